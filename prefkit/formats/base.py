@@ -1,0 +1,117 @@
+"""What every action format shares: the parse result, violations and the per-task action spec."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One way a turn breaks its format: a machine-readable code and a sentence for people."""
+
+    code: str
+    message: str
+
+
+@dataclass
+class Action:
+    """The one thing a turn asks the environment to do (a command, a SQL query, a tool call...)."""
+
+    name: str
+    argument: str = ""
+
+    @property
+    def key(self) -> str:
+        """A normalised form used to notice the same action repeated across turns."""
+        return f"{self.name.lower()}\x00{' '.join(self.argument.lower().split())}"
+
+
+@dataclass
+class ParsedTurn:
+    """One assistant turn split into its parts, or the violations that stop a parser from doing so."""
+
+    format: str
+    thought: str = ""
+    actions: list[Action] = field(default_factory=list)
+    final_answer: Any = None
+    trailing: str = ""
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        """True when the benchmark's parser would accept the turn."""
+        return not self.violations
+
+    @property
+    def action(self) -> Action | None:
+        """The first action, if any."""
+        return self.actions[0] if self.actions else None
+
+    def fail(self, code: str, message: str) -> None:
+        """Record a violation (the code is prefixed with `format.`)."""
+        self.violations.append(Violation(f"format.{code}", message))
+
+    @property
+    def codes(self) -> list[str]:
+        """The violation codes, in the order they were found."""
+        return [violation.code for violation in self.violations]
+
+
+class ActionSpec(BaseModel):
+    """Which actions a task allows and what their arguments must look like (from the task or the recipe)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    actions: tuple[str, ...] | None = Field(
+        None, description="Allowed action, node or tool names; None accepts any name the format can express."
+    )
+    arguments: dict[str, str] = Field(
+        default_factory=dict, description="Regular expression the argument of an action must fully match, by action name."
+    )
+    commands: tuple[str, ...] | None = Field(
+        None, description="alfworld: regular expressions of admissible commands (default: the ALFWorld command grammar)."
+    )
+    admissible: tuple[str, ...] | None = Field(
+        None, description="alfworld: the exact admissible commands at this step, when the task knows them."
+    )
+    tools: tuple[dict[str, Any], ...] | None = Field(
+        None, description="tool-call: OpenAI tool definitions; arguments are checked against their JSON schemas."
+    )
+    allow_text_answer: bool = Field(False, description="tool-call: a turn with no tool call counts as a final answer.")
+    require_thought: bool = Field(False, description="A turn must carry reasoning before its action.")
+    style: str | None = Field(
+        None, description="Force one dialect: react: dbbench|numbered; alfworld: agentbench|react. None detects it."
+    )
+
+    def merged(self, overrides: dict[str, Any] | None) -> "ActionSpec":
+        """This spec with a task's own `action_spec` keys laid over it."""
+        if not overrides:
+            return self
+        return ActionSpec.model_validate({**self.model_dump(exclude_unset=True), **overrides})
+
+    def check_name(self, turn: ParsedTurn, name: str, code: str = "unknown_action") -> bool:
+        """Flag `name` when the spec lists allowed names and it is not one of them."""
+        if self.actions is not None and name not in self.actions:
+            turn.fail(code, f"'{name}' is not one of the allowed actions ({', '.join(self.actions)})")
+            return False
+        return True
+
+    def check_argument(self, turn: ParsedTurn, name: str, argument: str) -> None:
+        """Flag an argument that does not fully match the spec's pattern for `name`."""
+        pattern = self.arguments.get(name)
+        if pattern is not None and not compiled_pattern(pattern).fullmatch(argument):
+            turn.fail("bad_argument", f"the argument of {name} does not match {pattern!r}")
+
+
+_PATTERNS: dict[str, re.Pattern] = {}
+
+
+def compiled_pattern(pattern: str) -> re.Pattern:
+    """A compiled regular expression, cached (spec patterns are reused for every turn)."""
+    if pattern not in _PATTERNS:
+        _PATTERNS[pattern] = re.compile(pattern, re.S)
+    return _PATTERNS[pattern]
