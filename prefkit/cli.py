@@ -1,0 +1,218 @@
+"""The `prefkit` command line: a thin layer over the library; errors end in one line and an exit code."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from prefkit import __version__
+from prefkit.errors import InputError, PrefkitError
+
+console = Console(stderr=True)
+
+
+class PrefkitGroup(click.Group):
+    """Turns library errors into `error: <one line>` and the error's exit code (PREFKIT_DEBUG re-raises)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PrefkitError as error:
+            if os.environ.get("PREFKIT_DEBUG"):
+                raise
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(error.exit_code)
+
+
+@click.group(cls=PrefkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="prefkit")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages to stderr.")
+def cli(verbose: bool) -> None:
+    """prefkit: teacher LLM + reviewers -> preference pairs -> DPO-aligned agent.
+
+    \b
+    Example:
+      prefkit filter candidates.jsonl --out curated.jsonl --report report.json
+    """
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="prefkit")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.exists() and b.exists() and a.resolve() == b.resolve()
+
+
+@cli.command("filter")
+@click.argument("input_path", metavar="IN.jsonl", type=click.Path(path_type=Path))
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Kept pairs (JSONL).")
+@click.option("--dropped", "dropped_path", type=click.Path(path_type=Path),
+              help="Dropped pairs with their reasons under meta.filter [default: OUT with .dropped.jsonl].")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="FILTERS.yaml (see configs/filters.yaml).")
+@click.option("--format", "format_name", help="Format of every pair, overriding meta.format (react, alfworld, ...).")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), help="Write the JSON report here.")
+@click.option("--plots", "plots_dir", type=click.Path(path_type=Path), help="Write PNG histograms into this folder.")
+@click.option("--eval-set", "eval_sets", multiple=True, type=click.Path(path_type=Path),
+              help="Evaluation tasks/pairs (JSONL) to decontaminate against; repeatable.")
+@click.option("--no-dedup", is_flag=True, help="Skip near-duplicate removal.")
+@click.option("--skip-invalid", is_flag=True, help="Set aside unreadable lines in OUT.invalid.jsonl instead of stopping.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or table.")
+def filter_command(input_path: Path, out_path: Path, dropped_path: Path | None, config_path: Path | None,
+                   format_name: str | None, report_path: Path | None, plots_dir: Path | None,
+                   eval_sets: tuple[Path, ...], no_dedup: bool, skip_invalid: bool, as_json: bool, quiet: bool) -> None:
+    """Keep the pairs that pass the rule filters; every dropped pair says why.
+
+    \b
+    Example:
+      prefkit filter candidates.jsonl --out curated.jsonl --format react --report filter.json --plots plots/
+    """
+    from prefkit.filters.pipeline import FilterConfig, run_filters
+    from prefkit.formats import get_parser
+    from prefkit.jsonl import InvalidLines, read_jsonl, write_json, write_jsonl
+    from prefkit.records import Pair
+
+    config = FilterConfig.from_yaml(config_path) if config_path else FilterConfig()
+    if format_name:
+        get_parser(format_name)
+    if eval_sets:
+        config.decontamination.eval_sets = [*config.decontamination.eval_sets, *eval_sets]
+    if no_dedup:
+        config.dedup.enabled = False
+    dropped_path = dropped_path or out_path.with_suffix(".dropped.jsonl")
+    for target in (out_path, dropped_path):
+        if _same_file(input_path, target):
+            raise InputError(f"output {target} is the input file; choose another --out/--dropped", str(input_path))
+    invalid = InvalidLines(out_path.with_suffix(".invalid.jsonl")) if skip_invalid else None
+    rows = read_jsonl(input_path, Pair, invalid=invalid)
+
+    with _progress(quiet, len(rows), "filtering") as advance:
+        result = run_filters(rows, config, format_override=format_name, progress=advance)
+    write_jsonl(out_path, result.kept)
+    write_jsonl(dropped_path, result.dropped)
+    report = {"input": str(input_path), "out": str(out_path), "dropped_file": str(dropped_path), **result.report()}
+    if invalid is not None:
+        invalid.flush()
+        report["invalid_lines"] = len(invalid)
+        if len(invalid):
+            report["invalid_file"] = str(invalid.path)
+    if plots_dir:
+        from prefkit.filters.plots import write_plots
+
+        report["plots"] = [str(p) for p in write_plots(result.kept + result.dropped, plots_dir)]
+    if report_path:
+        write_json(report_path, report)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    if not quiet:
+        _print_filter_table(report)
+
+
+def _print_filter_table(report: dict) -> None:
+    table = Table(title=f"prefkit filter: kept {report['kept']} of {report['total']} pairs")
+    table.add_column("reason")
+    table.add_column("pairs", justify="right")
+    for reason, count in report["reasons"].items():
+        table.add_row(reason, str(count))
+    table.add_section()
+    table.add_row("[bold]kept", f"[bold]{report['kept']}")
+    table.add_row("[bold]dropped", f"[bold]{report['dropped']}")
+    if report.get("invalid_lines"):
+        table.add_row("invalid lines (set aside)", str(report["invalid_lines"]))
+    console.print(table)
+    console.print(f"kept -> {report['out']}   dropped -> {report['dropped_file']}")
+
+
+class _progress:
+    """A rich progress bar (or nothing with --quiet); yields a function that advances it."""
+
+    def __init__(self, quiet: bool, total: int, label: str):
+        self.quiet, self.total, self.label = quiet, total, label
+        self.bar = None
+
+    def __enter__(self):
+        if self.quiet or not sys.stderr.isatty():
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), console=console, transient=True)
+        self.bar.start()
+        task = self.bar.add_task(self.label, total=self.total)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+        return False
+
+
+@cli.command("check")
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@click.option("--format", "format_name", required=True, help="Format to check against (react, alfworld, ...).")
+@click.option("--text", help="Check this one assistant turn instead of a file.")
+@click.option("--spec", "spec_path", type=click.Path(path_type=Path),
+              help="YAML action spec (allowed actions, argument patterns, tools).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON result per turn on stdout.")
+def check_command(file: Path | None, format_name: str, text: str | None, spec_path: Path | None, as_json: bool) -> None:
+    """Validate single assistant turns and print their violations (exit 1 when any is invalid).
+
+    FILE is JSONL of messages ({"role": "assistant", ...}), of conversations ({"messages": [...]}) or of
+    pairs (chosen and rejected are checked).
+
+    \b
+    Example:
+      prefkit check --format react --text $'Thought: look.\\nAction: Operation\\n```sql\\nSELECT 1;\\n```\\n'
+      prefkit check --format alfworld turns.jsonl
+    """
+    from prefkit.config import read_yaml, validate_config
+    from prefkit.formats import ActionSpec, parse_turn
+    from prefkit.jsonl import iter_jsonl
+
+    spec = validate_config(ActionSpec, read_yaml(spec_path), str(spec_path)) if spec_path else ActionSpec()
+    if (file is None) == (text is None):
+        raise click.UsageError("give either FILE or --text")
+    turns = [("text", {"role": "assistant", "content": text})] if text is not None else list(_turns_of(iter_jsonl(file), file))
+    invalid = 0
+    for where, message in turns:
+        parsed = parse_turn(format_name, message, spec)
+        invalid += not parsed.valid
+        if as_json:
+            click.echo(json.dumps({"where": where, "valid": parsed.valid,
+                                   "violations": [v.__dict__ for v in parsed.violations],
+                                   "action": parsed.action.__dict__ if parsed.action else None}))
+        elif parsed.valid:
+            action = f" action={parsed.action.name}" if parsed.action else ""
+            click.echo(f"{where}: ok{action}")
+        else:
+            for violation in parsed.violations:
+                click.echo(f"{where}: {violation.code}: {violation.message}")
+    if not as_json:
+        click.echo(f"{len(turns) - invalid} of {len(turns)} turns valid", err=True)
+    sys.exit(1 if invalid else 0)
+
+
+def _turns_of(rows, path: Path):
+    for line, row in rows:
+        if "role" in row:
+            yield f"{path}:{line}", row
+        elif isinstance(row.get("messages"), list):
+            for index, message in enumerate(row["messages"]):
+                if isinstance(message, dict) and message.get("role") in ("assistant", "agent"):
+                    yield f"{path}:{line}:messages[{index}]", message
+        elif "chosen" in row and "rejected" in row:
+            for side in ("chosen", "rejected"):
+                for message in row[side] if isinstance(row[side], list) else []:
+                    yield f"{path}:{line}:{side}", message
+        else:
+            raise InputError("expected a message, a 'messages' list or a pair", str(path), line)

@@ -1,0 +1,1 @@
+"""Strategies that turn tasks into chosen/rejected pairs."""

@@ -1,0 +1,194 @@
+"""Real agent trajectories -> tasks: one task per assistant turn, the context before it as `messages`
+and the real turn as `meta.reference`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from prefkit.errors import InputError
+from prefkit.jsonl import iter_jsonl
+from prefkit.records import content_hash
+
+SOURCES = ("react", "alfworld-react", "agentbench", "messages")
+
+SYSTEM_PROMPTS = {
+    "react": (
+        "Solve the task by interleaving reasoning and actions. Each turn write one line 'Thought N: <reasoning>' "
+        "then one line 'Action N: <Tool>[<argument>]' and stop; the tools are Search[entity], Lookup[keyword] "
+        "and Finish[answer]."
+    ),
+    "alfworld": (
+        "Interact with a household to solve a task. Each turn output exactly one line: either 'think: <reasoning>' "
+        "or one admissible command (e.g. 'go to cabinet 1', 'take apple 1 from countertop 1'). No other text."
+    ),
+    "dbbench": (
+        "I will ask you a question, then you should help me operate a MySQL database with SQL to answer the question.\n"
+        "Explain the problem and your reasoning briefly, then choose to operate or to answer.\n"
+        "To operate, write:\nAction: Operation\n```sql\nSELECT * FROM table WHERE condition;\n```\n"
+        "To answer, write:\nAction: Answer\nFinal Answer: [\"ANSWER1\", \"ANSWER2\", ...]\n"
+        "Only one action a turn. Any other pattern fails immediately."
+    ),
+    "tool-call": "Interact with a household to solve a task by calling the take_action tool once per turn.",
+}
+
+_ROLE_ALIASES = {"agent": "assistant", "human": "user", "gpt": "assistant", "function": "tool"}
+_STEP = re.compile(r"^(Thought|Action|Observation) (\d+): ?(.*)$")
+
+
+def load_tasks(path: str | Path, source: str) -> list[dict]:
+    """Read a trajectory file as-is and split it into tasks (see `SOURCES`)."""
+    path = Path(path)
+    if source not in SOURCES:
+        raise InputError(f"unknown trajectory source {source!r}; choose one of: {', '.join(SOURCES)}")
+    if source == "messages" or (source == "agentbench" and path.suffix == ".jsonl"):
+        if source == "agentbench":
+            return list(_dbbench_tasks(path))
+        return list(_messages_tasks(path))
+    data = _read_json(path)
+    if source == "react":
+        return list(_react_tasks(path, data))
+    if source == "alfworld-react":
+        return list(_alfworld_react_tasks(path, data))
+    return list(_agentbench_tasks(path, data))
+
+
+def _read_json(path: Path) -> dict:
+    if not path.exists():
+        raise InputError("file not found; check the path", str(path))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError("not valid UTF-8; re-encode the file as UTF-8", str(path)) from None
+    except json.JSONDecodeError as error:
+        raise InputError(f"malformed JSON ({error.msg})", str(path), error.lineno) from None
+    if not isinstance(data, dict) or not data:
+        raise InputError("expected a JSON object of named trajectories", str(path))
+    return data
+
+
+def _split(messages: list[dict], format_: str, domain: str, episode: str, extra: dict | None = None) -> Iterator[dict]:
+    """One task per assistant message: its context, the message as reference."""
+    step = 0
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        context = messages[:index]
+        # A turn that follows another assistant turn with no observation between is a continuation,
+        # not a next-turn decision; a task needs a context that ends with the environment or the user.
+        if not context or context[-1]["role"] not in ("user", "tool"):
+            continue
+        step += 1
+        task_id = f"{domain}-{episode}-t{step}-{content_hash(context, message, length=8)}"
+        meta = {"reference": message, "episode": episode, "step": step, **(extra or {})}
+        yield {"id": task_id, "messages": context, "format": format_, "domain": domain, "meta": meta}
+
+
+def _react_tasks(path: Path, data: dict) -> Iterator[dict]:
+    for name, text in data.items():
+        if not isinstance(text, str):
+            raise InputError(f"trajectory {name!r} is not a string", str(path))
+        for number, example in enumerate(re.split(r"\n\s*\n", text.strip())):
+            messages = _react_messages(example)
+            if messages:
+                yield from _split(messages, "react", "fever", f"{name}-{number}", {"source": str(path.name)})
+
+
+def _react_messages(example: str) -> list[dict]:
+    """Numbered ReAct text -> chat: instruction/claim as user, Thought+Action as assistant, Observation as user."""
+    head, turns, current = [], [], None
+    for line in example.strip().splitlines():
+        step = _STEP.match(line)
+        if step is None:
+            if current is None and not turns:
+                head.append(line)
+            elif current is not None:
+                current["content"] += "\n" + line
+            continue
+        kind = step.group(1)
+        if kind == "Observation":
+            current = {"role": "user", "content": line}
+            turns.append(current)
+        elif kind == "Thought" or current is None or current["role"] != "assistant":
+            current = {"role": "assistant", "content": line}
+            turns.append(current)
+        else:
+            current["content"] += "\n" + line
+    if not any(t["role"] == "assistant" and "Action" in t["content"] for t in turns):
+        return []
+    return [{"role": "system", "content": SYSTEM_PROMPTS["react"]}, {"role": "user", "content": "\n".join(head).strip()}, *turns]
+
+
+def _alfworld_react_tasks(path: Path, data: dict) -> Iterator[dict]:
+    for name, text in data.items():
+        if not isinstance(text, str):
+            raise InputError(f"trajectory {name!r} is not a string", str(path))
+        messages = [{"role": "system", "content": SYSTEM_PROMPTS["alfworld"]}]
+        observation: list[str] = []
+        for line in text.strip().splitlines():
+            if line.startswith("> "):
+                if observation:
+                    messages.append({"role": "user", "content": "\n".join(observation)})
+                    observation = []
+                messages.append({"role": "assistant", "content": line[2:].strip()})
+            else:
+                observation.append(line)
+        yield from _split(messages, "alfworld", "alfworld", name, {"source": str(path.name)})
+
+
+def _agentbench_tasks(path: Path, data: dict) -> Iterator[dict]:
+    tools = [{"type": "function", "function": {
+        "name": "take_action", "description": "Take one action in the household environment.",
+        "parameters": {"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}}}]
+    for name, episode in data.items():
+        if not isinstance(episode, list):
+            raise InputError(f"episode {name!r} is not a list of messages", str(path))
+        messages = [{"role": "system", "content": SYSTEM_PROMPTS["tool-call"]}]
+        messages += [_normalise(message, path) for message in episode]
+        spec = {"tools": tools}
+        yield from _split(messages, "tool-call", "alfworld", name, {"source": str(path.name), "action_spec": spec})
+
+
+def _normalise(message: dict, path: Path) -> dict:
+    """A chat message with OpenAI role names and without null-valued keys."""
+    if not isinstance(message, dict) or "role" not in message:
+        raise InputError("a message without a role", str(path))
+    role = _ROLE_ALIASES.get(message["role"], message["role"])
+    if role not in ("system", "user", "assistant", "tool"):
+        raise InputError(f"unknown message role {message['role']!r}", str(path))
+    clean = {key: value for key, value in message.items() if value is not None and key != "role"}
+    return {"role": role, **clean}
+
+
+def _messages_tasks(path: Path) -> Iterator[dict]:
+    for line, row in iter_jsonl(path):
+        messages = row.get("messages", row.get("conversations"))
+        if not isinstance(messages, list) or not messages:
+            raise InputError("expected a 'messages' list", str(path), line)
+        messages = [_normalise(message, path) for message in messages]
+        episode = str(row.get("id", f"l{line}"))
+        yield from _split(messages, row.get("format"), row.get("domain", "messages"), episode, dict(row.get("meta") or {}))
+
+
+def _dbbench_tasks(path: Path) -> Iterator[dict]:
+    """DBBench tasks have no agent turns: one first-turn task each, with the gold SQL as reference action."""
+    for line, row in iter_jsonl(path):
+        if "description" not in row or "table" not in row:
+            raise InputError("expected a DBBench task with 'description' and 'table'", str(path), line)
+        table = row["table"]
+        columns = [column["name"] for column in table.get("table_info", {}).get("columns", [])]
+        question = (
+            f"{row['description']}\n{row.get('add_description') or ''}\n"
+            f"Table: {table.get('table_name', '')}; columns: {', '.join(columns)}"
+        ).strip()
+        messages = [{"role": "system", "content": SYSTEM_PROMPTS["dbbench"]}, {"role": "user", "content": question}]
+        sql = (row.get("sql") or {}).get("query") or (row["label"][0] if row.get("type") in (["INSERT"], ["UPDATE"], ["DELETE"]) else None)
+        meta = {"source": path.name, "label": row.get("label"), "type": row.get("type")}
+        if sql:
+            reference = f"Thought: I will query the table to find the answer.\nAction: Operation\n```sql\n{sql.strip()}\n```"
+            meta["reference"] = {"role": "assistant", "content": reference}
+            meta["reference_source"] = "gold_sql"
+        yield {"id": f"dbbench-l{line}-{content_hash(messages, length=8)}", "messages": messages, "format": "react",
+               "domain": "dbbench", "meta": meta}
