@@ -27,6 +27,7 @@ DEFAULT_FILLER_PHRASES = (
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+_LABEL = re.compile(r"^[ \t>]*(?:thought|think|action|final answer|observation)(?: \d+)?[ \t]*:[ \t]*", re.I | re.M)
 _CODE = re.compile(r"```.*?(?:```|$)|<execute>.*?(?:</execute>|$)|<content>.*?(?:</content>|$)", re.S)
 
 
@@ -111,6 +112,7 @@ class Scorer:
         parsed = parser(message, spec)
         text = message.get("content") or ""
         prose = _CODE.sub(" ", text) if ("```" in text or "<" in text) else text
+        prose = _LABEL.sub("", prose)
         score = TurnScore(
             parsed=parsed,
             tokens=len(_WORD.findall(text)),

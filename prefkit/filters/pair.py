@@ -19,7 +19,7 @@ class PairFilterConfig(BaseModel):
 
     enabled: bool = Field(True, description="Run this filter.")
     max_similarity: float = Field(
-        0.9, ge=0, le=1,
+        0.8, ge=0, le=1,
         description="Token-bigram Jaccard similarity of chosen and rejected above which they are near-identical; "
                     "such pairs are dropped only when the rules cannot tell the two sides apart.",
     )

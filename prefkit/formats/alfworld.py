@@ -71,6 +71,9 @@ def _parse_agentbench(turn: ParsedTurn, text: str, spec: ActionSpec) -> None:
     line, _, rest = text[first.end():].partition("\n")
     turn.trailing = rest.strip()
     _check_command(turn, line.strip().lower(), spec)
+    for extra in labels[1:]:
+        command = text[extra.end():].partition("\n")[0].strip().lower()
+        turn.actions.append(Action(command.split(" ", 1)[0], command))
 
 
 def _parse_react(turn: ParsedTurn, text: str, spec: ActionSpec) -> None:
@@ -84,6 +87,7 @@ def _parse_react(turn: ParsedTurn, text: str, spec: ActionSpec) -> None:
     else:
         _check_command(turn, first.lower(), spec)
     extra_steps = [line for line in others if _THINK.fullmatch(line) or _is_command(line.lower(), spec)]
+    turn.actions.extend(Action(step.split(" ", 1)[0], step) for step in extra_steps)
     if extra_steps:
         turn.fail("multiple_actions", f"{1 + len(extra_steps)} steps in one turn; the environment reads only the first line")
     turn.trailing = "\n".join(others)

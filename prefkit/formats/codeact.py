@@ -41,10 +41,11 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
         turn.fail("multiple_actions", "both <execute> and <solution>; act or answer, not both")
     if executes:
         code = executes[0].group(1).strip()
-        turn.actions.append(Action("execute", code))
+        turn.actions.extend(Action("execute", block.group(1).strip()) for block in executes)
         if not code:
             turn.fail("empty_action", "the <execute> block is empty")
         spec.check_argument(turn, "execute", code)
+        turn.actions.extend(Action("solution", block.group(1).strip()) for block in solutions)
         turn.trailing = text[executes[-1].end():].strip()
     elif solutions:
         turn.final_answer = solutions[0].group(1).strip()

@@ -62,6 +62,8 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
         _parse_numbered(turn, text, first, bracket, rest, spec)
     else:
         _parse_dbbench(turn, action_text, first.group(4) == "\n", rest, spec)
+    # Record the extra actions too, so verbosity rules can count them.
+    turn.actions.extend(Action(line.group(3).strip(), "") for line in lines[1:])
     return turn
 
 
@@ -110,6 +112,7 @@ def _parse_dbbench(turn: ParsedTurn, action_text: str, terminated: bool, rest: s
             return
         if len(blocks) > 1:
             turn.fail("multiple_actions", f"{len(blocks)} SQL blocks; only the first would run")
+            turn.actions.extend(Action(word, block.group(1).strip()) for block in blocks[1:])
         sql = blocks[0].group(1).strip()
         if not sql:
             turn.fail("empty_action", "the SQL block is empty")

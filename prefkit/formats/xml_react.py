@@ -49,6 +49,7 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
         return turn
     body = bodies[0].strip()
     turn.actions.append(Action(node, body))
+    turn.actions.extend(Action(extra, "") for extra in nodes[1:])
     if node == "Execute":
         _check_tool_call(turn, body, spec)
     elif node == "Finish":

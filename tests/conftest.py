@@ -1,0 +1,53 @@
+"""Shared fixtures: the real trajectories in ../shared/corpus as tasks, and pairs built from them."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from prefkit.strategies.corrupt import corrupt_pair
+from prefkit.trajectories import load_tasks
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("PREFKIT_CORPUS", ROOT.parent / "shared" / "corpus"))
+if not CORPUS.exists():
+    CORPUS = ROOT / "examples" / "corpus"
+
+CORPUS_FILES = [
+    ("react/fever.json", "react"),
+    ("react/alfworld.json", "alfworld-react"),
+    ("react/alfworld_3prompts.json", "alfworld-react"),
+    ("agentbench/alfworld_multiturn_new.json", "agentbench"),
+    ("agentbench/dbbench_dev.jsonl", "agentbench"),
+]
+
+
+@pytest.fixture(scope="session")
+def corpus_tasks() -> list[dict]:
+    """Every task the corpus yields, each with its real next turn in meta.reference."""
+    tasks = []
+    for name, source in CORPUS_FILES:
+        tasks.extend(load_tasks(CORPUS / name, source))
+    assert tasks, f"no corpus at {CORPUS}"
+    return tasks
+
+
+def tasks_of(tasks: list[dict], format_name: str) -> list[dict]:
+    """The tasks of one format."""
+    return [task for task in tasks if task["format"] == format_name]
+
+
+@pytest.fixture(scope="session")
+def corpus_pairs(corpus_tasks) -> list[dict]:
+    """(real chosen, corrupted rejected) pairs, one per corpus turn, seeded."""
+    rng = random.Random(1234)
+    pairs = [corrupt_pair(task, rng) for task in corpus_tasks]
+    return [pair for pair in pairs if pair is not None]
+
+
+def swapped(pair: dict) -> dict:
+    """The same pair with chosen and rejected exchanged (and a fresh id)."""
+    return {"prompt": pair["prompt"], "chosen": pair["rejected"], "rejected": pair["chosen"], "meta": dict(pair["meta"])}

@@ -1,0 +1,68 @@
+"""The react format: DBBench Operation/Answer turns and ReAct's numbered Tool[arg] turns."""
+
+import pytest
+
+from prefkit.formats import ActionSpec, parse_turn
+
+
+def codes(text, **spec):
+    return parse_turn("react", {"role": "assistant", "content": text}, ActionSpec(**spec)).codes
+
+
+SQL = "Thought: I need the rows.\nAction: Operation\n```sql\nSELECT * FROM t;\n```"
+
+
+def test_operation_with_sql_block_is_valid():
+    parsed = parse_turn("react", {"role": "assistant", "content": SQL})
+    assert parsed.valid and parsed.action.name == "Operation" and parsed.action.argument == "SELECT * FROM t;"
+    assert parsed.thought == "I need the rows."
+
+
+def test_answer_with_final_answer_list_is_valid():
+    parsed = parse_turn("react", {"role": "assistant", "content": 'Done.\nAction: Answer\nFinal Answer: ["7", "8"]'})
+    assert parsed.valid and parsed.final_answer == ["7", "8"]
+
+
+def test_numbered_react_turn_is_valid():
+    parsed = parse_turn("react", {"role": "assistant", "content": "Thought 2: search it\nAction 2: Search[Paris]"})
+    assert parsed.valid and parsed.action.name == "Search" and parsed.action.argument == "Paris"
+
+
+@pytest.mark.parametrize("text,code", [
+    ("I think the answer is 7.", "format.missing_action"),
+    ("Sure. Action: Operation\n```sql\nSELECT 1;\n```", "format.action_not_on_own_line"),
+    ("Action:Operation\n```sql\nSELECT 1;\n```", "format.malformed_action_label"),
+    ("action: Operation\n```sql\nSELECT 1;\n```", "format.malformed_action_label"),
+    ("Action: Operation\n```SQL\nSELECT 1;\n```", "format.missing_sql_block"),
+    ("Action: Operation\nSELECT 1;", "format.missing_sql_block"),
+    ("Action: Operation\n```sql\n\n```", "format.empty_action"),
+    ("Action: Operation\n```sql\nSELECT 1;\n```\n```sql\nSELECT 2;\n```", "format.multiple_actions"),
+    ("Action: Answer\nFinal Answer: 7", "format.final_answer_not_list"),
+    ("Action: Answer\nFinal Answer: \"7\"", "format.final_answer_not_list"),
+    ("Action: Answer\nThe answer is 7", "format.missing_final_answer"),
+    ("Action: Answer", "format.unterminated_action_line"),
+    ("Action: Operation \n```sql\nSELECT 1;\n```", "format.malformed_action"),
+    (SQL + "\nAction: Answer\nFinal Answer: [1]", "format.multiple_actions"),
+    ("Thought 1: x\nAction 1: Search[a]\nObservation 1: made up", "format.trailing_text"),
+    ("Thought 1: x\nAction 2: Search[a]", "format.step_mismatch"),
+    ("Thought 1: x\nAction 1: Search(a)", "format.malformed_action"),
+    ("", "format.empty"),
+])
+def test_broken_turns_name_their_violation(text, code):
+    assert code in codes(text)
+
+
+def test_allowed_actions_come_from_the_spec():
+    assert "format.unknown_action" in codes("Thought 1: x\nAction 1: Browse[a]", actions=("Search", "Lookup", "Finish"))
+    assert codes("Thought 1: x\nAction 1: Search[a]", actions=("Search", "Lookup", "Finish")) == []
+
+
+def test_argument_grammar_comes_from_the_spec():
+    spec = {"arguments": {"Operation": r"(?i)select\b.*"}}
+    assert codes(SQL, **spec) == []
+    assert "format.bad_argument" in codes(SQL.replace("SELECT * FROM t;", "DROP TABLE t;"), **spec)
+
+
+def test_required_thought():
+    assert "format.missing_thought" in codes("Action: Operation\n```sql\nSELECT 1;\n```", require_thought=True)
+    assert codes("Action: Operation\n```sql\nSELECT 1;\n```") == []
