@@ -7,7 +7,6 @@ turn means the same thing at every stage.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +24,8 @@ DEFAULT_FILLER_PHRASES = (
     "let's dive in", "no problem!", "you're welcome",
 )
 
-_WORD = re.compile(r"\w+|[^\w\s]")
+_TOKEN = re.compile(r"[^\s.,!?;:\"()\[\]{}*`]+")
+_PUNCT = ".,!?;:\"'()[]{}*`"
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 _LABEL = re.compile(r"^[ \t>]*(?:thought|think|action|final answer|observation)(?: \d+)?[ \t]*:[ \t]*", re.I | re.M)
 _CODE = re.compile(r"```.*?(?:```|$)|<execute>.*?(?:</execute>|$)|<content>.*?(?:</content>|$)", re.S)
@@ -95,14 +95,36 @@ class Scorer:
 
     def __init__(self, config: VerbosityConfig | None = None):
         self.config = config or VerbosityConfig()
-        phrases = [p.lower() for p in [*self.config.filler_phrases, *self.config.extra_filler_phrases] if p.strip()]
-        # Longest first so "i hope this helps" wins over "hope this helps" in the alternation.
-        alternatives = "|".join(re.escape(p) for p in sorted(set(phrases), key=len, reverse=True))
-        self._filler = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)" if alternatives else r"(?!x)x", re.I)
+        phrases = {p.lower().strip() for p in [*self.config.filler_phrases, *self.config.extra_filler_phrases]}
+        # Phrases are matched word by word (punctuation around words ignored unless the phrase has it),
+        # indexed by first word: one set lookup per word of the turn instead of a search per phrase.
+        self._by_first: dict[str, list[tuple[str, tuple[str, ...], tuple[str, ...]]]] = {}
+        for phrase in sorted((p for p in phrases if p), key=len, reverse=True):
+            raw = tuple(phrase.split())
+            self._by_first.setdefault(raw[0].strip(_PUNCT), []).append(
+                (phrase, tuple(w.strip(_PUNCT) for w in raw), raw))
+        self._first_words = frozenset(self._by_first)
 
     def filler_phrases(self, text: str) -> list[str]:
-        """Filler phrases found in `text`, lower-cased, in order."""
-        return [match.group(0).lower() for match in self._filler.finditer(text)]
+        """Filler phrases found in `text` (whole words, case-insensitive), longest match first."""
+        lowered = text.lower()
+        if self._first_words.isdisjoint(_TOKEN.findall(lowered)):
+            return []  # the common case for a disciplined turn, decided at C speed
+        raw = lowered.split()
+        words = [w.strip(_PUNCT) for w in raw]
+        by_first, found, i = self._by_first, [], 0
+        while i < len(words):
+            candidates = by_first.get(words[i])
+            matched = 0
+            if candidates:
+                for phrase, plain, original in candidates:
+                    n = len(plain)
+                    if tuple(words[i:i + n]) == plain and _punctuation_agrees(raw[i + n - 1], original[-1]):
+                        found.append(phrase)
+                        matched = n
+                        break
+            i += matched or 1
+        return found
 
     def score(self, format_name: str, message: dict, spec: ActionSpec | None = None,
               previous: dict | None = None) -> TurnScore:
@@ -115,8 +137,8 @@ class Scorer:
         prose = _LABEL.sub("", prose)
         score = TurnScore(
             parsed=parsed,
-            tokens=len(_WORD.findall(text)),
-            thought_tokens=len(_WORD.findall(parsed.thought)) if parsed.thought else 0,
+            tokens=len(text.split()),
+            thought_tokens=len(parsed.thought.split()),
             filler=self.filler_phrases(text),
         )
         score.repeated_sentences, score.repeated_ngram_ratio = self._repetition(prose)
@@ -127,16 +149,29 @@ class Scorer:
 
     def _repetition(self, prose: str) -> tuple[int, float]:
         config = self.config
-        sentences = [" ".join(s.lower().split()) for s in _SENTENCE_SPLIT.split(prose)]
-        counts = Counter(s for s in sentences if len(s.split()) >= config.min_sentence_words)
-        repeated = sum(count - 1 for count in counts.values() if count > 1)
         words = prose.lower().split()
         n = config.ngram_size
         total = len(words) - n + 1
-        if total < config.min_ngrams_for_ratio:
-            return repeated, 0.0
-        grams = {tuple(words[i:i + n]) for i in range(total)}
-        return repeated, 1.0 - len(grams) / total
+        grams = set(zip(*(words[i:] for i in range(n)))) if total > 0 else set()
+        ratio = 1.0 - len(grams) / total if total >= config.min_ngrams_for_ratio else 0.0
+        # A repeated sentence of >= n words repeats its n-grams: without repeated n-grams, skip the split.
+        if len(grams) == total and config.min_sentence_words >= n:
+            return 0, ratio
+        repeated, seen = 0, set()
+        for sentence in _SENTENCE_SPLIT.split(prose):
+            normal = " ".join(sentence.lower().split())
+            if normal.count(" ") + 1 < config.min_sentence_words:
+                continue
+            if normal in seen:
+                repeated += 1
+            seen.add(normal)
+        return repeated, ratio
+
+
+def _punctuation_agrees(word: str, phrase_word: str) -> bool:
+    """A phrase word that ends in punctuation ("certainly!") needs the same punctuation in the text."""
+    tail = phrase_word[len(phrase_word.rstrip(_PUNCT)):]
+    return not tail or word.endswith(tail)
 
 
 def previous_assistant(prompt: list[dict]) -> dict | None:

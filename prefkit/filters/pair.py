@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from prefkit.filters.base import Filter, PairItem
 from prefkit.records import turn_text
-
-_WORDS = re.compile(r"\w+|[^\w\s]")
 
 
 class PairFilterConfig(BaseModel):
@@ -20,7 +16,7 @@ class PairFilterConfig(BaseModel):
     enabled: bool = Field(True, description="Run this filter.")
     max_similarity: float = Field(
         0.8, ge=0, le=1,
-        description="Token-bigram Jaccard similarity of chosen and rejected above which they are near-identical; "
+        description="Word-bigram Jaccard similarity of chosen and rejected above which they are near-identical; "
                     "such pairs are dropped only when the rules cannot tell the two sides apart.",
     )
     concise: bool = Field(False, description="The recipe asks for concision: chosen may not be much longer than rejected.")
@@ -49,7 +45,7 @@ class PairFilter(Filter):
         if chosen_text == rejected_text:
             return ["pair.identical"]
         reasons = []
-        chosen_tokens, rejected_tokens = _WORDS.findall(chosen_text), _WORDS.findall(rejected_text)
+        chosen_tokens, rejected_tokens = chosen_text.split(), rejected_text.split()
         if _similarity(chosen_tokens, rejected_tokens) >= self.config.max_similarity and not _rules_differ(item):
             reasons.append("pair.near_identical")
         if self.config.concise and len(chosen_tokens) > self.config.max_length_ratio * len(rejected_tokens):

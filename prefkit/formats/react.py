@@ -18,7 +18,7 @@ NAME = "react"
 # Any line that looks like an action label, whatever its case or spacing, so we can say what is wrong with it.
 _ACTION_LINE = re.compile(r"^[ \t]*(action)(?:[ \t]+(\d+))?[ \t]*:([^\n]*)(\n?)", re.M | re.I)
 _EXACT_LABEL = re.compile(r"Action(?: \d+)?:")
-_INLINE_ACTION = re.compile(r"\S[^\n]*\bAction(?: \d+)?: ")
+_INLINE_ACTION = re.compile(r"\bAction(?: \d+)?: ")  # only consulted when no line starts with it
 _THOUGHT_LABEL = re.compile(r"^\s*Thought(?:[ \t]+(\d+))?[ \t]*:[ \t]*", re.I)
 _BRACKET = re.compile(r"([A-Za-z_][\w ]*?)\[(.*)\]", re.S)
 _WORD = re.compile(r"[A-Za-z_]\w*")

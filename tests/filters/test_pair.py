@@ -7,9 +7,14 @@ def test_identical_sides():
     assert "pair.identical" in reasons_of([pair(rejected=SQL_TURN)])[0]
 
 
+LONG = ("Thought: The question asks for the staff member whose id is three, so I select the name column "
+        "from the staff table and filter on the id column.\nAction: Operation\n```sql\n"
+        "SELECT name FROM staff WHERE id = 3;\n```")
+
+
 def test_near_identical_sides_the_rules_cannot_tell_apart():
-    rejected = SQL_TURN.replace("I need", "I want")
-    assert "pair.near_identical" in reasons_of([pair(rejected=rejected)])[0]
+    assert "pair.near_identical" in reasons_of([pair(chosen=LONG, rejected=LONG.replace("so I", "so  we"))])[0]
+    assert "pair.near_identical" in reasons_of([pair(rejected=SQL_TURN.replace("I need ", "I need  "))])[0]
 
 
 def test_small_edit_that_breaks_a_rule_is_a_useful_pair():
