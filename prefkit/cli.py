@@ -216,3 +216,119 @@ def _turns_of(rows, path: Path):
                     yield f"{path}:{line}:{side}", message
         else:
             raise InputError("expected a message, a 'messages' list or a pair", str(path), line)
+
+
+@cli.command("tasks")
+@click.argument("trajectories", type=click.Path(path_type=Path))
+@click.option("--from", "source", required=True, type=click.Choice(["react", "alfworld-react", "agentbench", "messages"]),
+              help="How the file is laid out.")
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Tasks (JSONL).")
+@click.option("-q", "--quiet", is_flag=True, help="No summary.")
+def tasks_command(trajectories: Path, source: str, out_path: Path, quiet: bool) -> None:
+    """Split real trajectories into tasks: one per assistant turn, the real turn kept as meta.reference.
+
+    \b
+    Sources:
+      react           ReAct paper prompts with numbered Thought N / Action N / Observation N (fever.json)
+      alfworld-react  ReAct ALFWorld prompts with "> think: ..." / "> command" lines
+      agentbench      AgentBench multi-turn JSON (roles user/agent/tool, tool calls) or DBBench .jsonl tasks
+      messages        JSONL of {"messages": [...]} conversations
+
+    \b
+    Example:
+      prefkit tasks data/corpus/react/alfworld_3prompts.json --from alfworld-react --out tasks.jsonl
+    """
+    from collections import Counter
+
+    from prefkit.jsonl import write_jsonl
+    from prefkit.trajectories import load_tasks
+
+    tasks = load_tasks(trajectories, source)
+    if not tasks:
+        raise InputError(f"no assistant turns found for --from {source}; is that the right source?", str(trajectories))
+    write_jsonl(out_path, tasks)
+    if not quiet:
+        formats = Counter(task["format"] for task in tasks)
+        console.print(f"{len(tasks)} tasks -> {out_path} ({', '.join(f'{k}: {v}' for k, v in formats.items())})")
+
+
+@cli.command("generate")
+@click.argument("tasks_path", metavar="TASKS.jsonl", type=click.Path(path_type=Path))
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
+              help="Candidate pairs (JSONL, appended; a re-run resumes).")
+@click.option("--recipe", "recipe_path", type=click.Path(path_type=Path), help="Recipe YAML (its generate: section).")
+@click.option("--base-url", help="Teacher base URL (overrides teacher.base_url).")
+@click.option("--model", help="Teacher model (overrides teacher.model).")
+@click.option("--strategy", type=click.Choice(["contrastive", "sample-rank", "corrupt"]), help="Overrides generate.strategy.")
+@click.option("--concurrency", type=int, help="Requests in flight (overrides teacher.concurrency).")
+@click.option("--limit", type=int, help="Only the first N tasks.")
+@click.option("--skip-invalid", is_flag=True, help="Set aside unreadable task lines instead of stopping.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or table.")
+def generate_command(tasks_path: Path, out_path: Path, recipe_path: Path | None, base_url: str | None,
+                     model: str | None, strategy: str | None, concurrency: int | None, limit: int | None,
+                     skip_invalid: bool, as_json: bool, quiet: bool) -> None:
+    """Ask the teacher for chosen/rejected turns; each pair is appended as soon as it exists.
+
+    A killed run resumes where it stopped; answers are cached in OUT.cache.sqlite, so nothing is paid
+    for twice. Tasks that failed after every retry are listed in OUT.failures and retried by the next run.
+    The API key is read from the variable named by teacher.api_key_env (default OPENAI_API_KEY).
+
+    \b
+    Example:
+      prefkit generate tasks.jsonl --recipe pipelines/dbbench.yaml --out candidates.jsonl
+      prefkit generate tasks.jsonl --strategy corrupt --out candidates.jsonl
+    """
+    from prefkit.config import validate_config
+    from prefkit.generate import GenerateConfig, Generator, read_tasks
+    from prefkit.jsonl import InvalidLines
+    from prefkit.recipe import Recipe
+
+    config = Recipe.from_yaml(recipe_path).generate if recipe_path else GenerateConfig()
+    overrides = {"strategy": strategy, "limit": limit}
+    teacher_overrides = {"base_url": base_url, "model": model, "concurrency": concurrency}
+    data = config.model_dump()
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    data["teacher"].update({k: v for k, v in teacher_overrides.items() if v is not None})
+    config = validate_config(GenerateConfig, data, "generate options")
+    if config.needs_teacher:
+        config.teacher.require(str(recipe_path or "generate options"))
+    if _same_file(tasks_path, out_path):
+        raise InputError("--out is the task file; choose another output", str(tasks_path))
+    invalid = InvalidLines(out_path.with_name(out_path.name + ".invalid")) if skip_invalid else None
+    tasks = read_tasks(tasks_path, invalid)
+    if invalid is not None:
+        invalid.flush()
+    if config.limit:
+        tasks = tasks[: config.limit]
+
+    with _progress(quiet, len(tasks), f"generate ({config.strategy})") as advance:
+        generator = Generator(config, out_path, progress=advance)
+        summary = generator.run(tasks)
+    report = summary.as_dict()
+    if invalid is not None:
+        report["invalid_lines"] = len(invalid)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    if not quiet:
+        _print_generate_table(summary)
+    if summary.failed:
+        raise PrefkitError(f"{summary.failed} of {summary.tasks} tasks failed after every retry; they are listed in "
+                           f"{summary.failures_file} and the next run retries them")
+
+
+def _print_generate_table(summary) -> None:
+    table = Table(title=f"prefkit generate -> {summary.out}")
+    table.add_column("")
+    table.add_column("", justify="right")
+    rows = [("tasks", summary.tasks), ("already done (resumed)", summary.already_done), ("pairs written", summary.pairs),
+            ("skipped (no pair)", summary.skipped), ("failed", summary.failed), ("teacher requests", summary.requests),
+            ("retries", summary.retries), ("cache hits", summary.cache_hits), ("prompt tokens", summary.prompt_tokens),
+            ("completion tokens", summary.completion_tokens), ("seconds", f"{summary.seconds:.1f}")]
+    if summary.cost is not None:
+        rows.append(("cost", f"{summary.cost:.4f}"))
+    for name, value in rows:
+        table.add_row(name, str(value))
+    console.print(table)
+    if summary.repaired:
+        console.print(f"[yellow]repaired a torn last line: {summary.repaired}")

@@ -14,7 +14,7 @@ from prefkit.trajectories import load_tasks
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("PREFKIT_CORPUS", ROOT.parent / "shared" / "corpus"))
 if not CORPUS.exists():
-    CORPUS = ROOT / "examples" / "corpus"
+    CORPUS = ROOT / "data" / "corpus"
 
 CORPUS_FILES = [
     ("react/fever.json", "react"),

@@ -1,0 +1,52 @@
+"""An on-disk (SQLite) cache of teacher answers, keyed by what was asked, so nothing is paid for twice."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from prefkit.records import content_hash
+
+
+def cache_key(model: str, messages: list[dict], sampling: dict[str, Any], sample_index: int,
+              tools: list[dict] | None = None) -> str:
+    """The identity of one answer: model, messages, sampling settings (without `n`) and sample index."""
+    settings = {k: v for k, v in sampling.items() if k != "n" and v is not None}
+    return content_hash(model, messages, settings, sample_index, tools or [], length=40)
+
+
+class ResponseCache:
+    """SQLite table key -> answer JSON; every put is committed at once (a kill -9 loses nothing paid for)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL, "
+                         "created REAL DEFAULT (julianday('now')))")
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> dict | None:
+        """The cached answer, or None (counted as a hit or a miss)."""
+        row = self._db.execute("SELECT answer FROM answers WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return json.loads(row[0])
+
+    def put(self, key: str, answer: dict) -> None:
+        """Store an answer (an existing one is kept: the first answer paid for wins)."""
+        self._db.execute("INSERT OR IGNORE INTO answers (key, answer) VALUES (?, ?)", (key, json.dumps(answer)))
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()

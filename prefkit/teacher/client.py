@@ -1,0 +1,254 @@
+"""The teacher client: the official `openai` AsyncOpenAI with a concurrency limit, optional RPM/TPM
+limits, per-request timeouts, retries with exponential backoff and jitter (honouring Retry-After), and
+the response cache. The API key is read from the environment variable the config names and never leaves
+this module."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from prefkit.errors import ConfigError, TeacherError
+from prefkit.teacher.cache import ResponseCache, cache_key
+from prefkit.teacher.ratelimit import TokenBucket
+
+log = logging.getLogger(__name__)
+
+
+class TeacherConfig(BaseModel):
+    """Where the teacher is and how hard prefkit may push it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (vLLM).")
+    model: str | None = Field(None, description="Model name as the server knows it.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (never logged).")
+    temperature: float | None = Field(0.7, ge=0, le=2, description="Sampling temperature.")
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling.")
+    max_tokens: int | None = Field(512, ge=1, description="Most tokens per answer.")
+    seed: int | None = Field(None, description="Sampling seed, where the server supports one.")
+    extra_body: dict[str, Any] = Field(default_factory=dict, description="Extra request fields (e.g. vLLM's top_k).")
+    concurrency: int = Field(16, ge=1, description="Requests in flight at once.")
+    requests_per_minute: float | None = Field(None, gt=0, description="Optional request rate limit.")
+    tokens_per_minute: float | None = Field(None, gt=0, description="Optional token rate limit (prompt estimate + max_tokens).")
+    timeout: float = Field(120.0, gt=0, description="Seconds one request may take.")
+    max_attempts: int = Field(6, ge=1, description="Attempts per request before the task is marked failed.")
+    backoff_initial: float = Field(0.5, gt=0, description="First backoff in seconds (doubles each retry, with jitter).")
+    backoff_max: float = Field(30.0, gt=0, description="Longest backoff in seconds.")
+    supports_n: bool = Field(True, description="The server accepts n > 1 in one request (vLLM, OpenAI do).")
+    price_input_per_mtok: float | None = Field(None, ge=0, description="Price per million prompt tokens, for the cost summary.")
+    price_output_per_mtok: float | None = Field(None, ge=0, description="Price per million completion tokens.")
+    cache: str | None = Field(None, description="SQLite cache path [default: beside the output, OUT.cache.sqlite].")
+
+    def require(self, source: str) -> None:
+        """A teacher URL and model are required before any work starts."""
+        for name in ("base_url", "model"):
+            if not getattr(self, name):
+                raise ConfigError(f"{source}: missing required setting 'teacher.{name}' "
+                                  f"(set it in the recipe or pass --{name.replace('_', '-')})")
+
+    def sampling(self) -> dict[str, Any]:
+        """The sampling settings sent with every request (and part of the cache key)."""
+        return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
+                "seed": self.seed, **self.extra_body}
+
+
+@dataclass
+class Answer:
+    """One sampled assistant message with what it cost."""
+
+    message: dict
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency: float = 0.0
+    cached: bool = False
+
+
+@dataclass
+class Usage:
+    """Running totals for the summary."""
+
+    requests: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class FatalTeacherError(TeacherError):
+    """A failure no retry can fix (bad key, unknown model, bad request): the run stops."""
+
+
+class Teacher:
+    """Async chat completions with limits, retries and caching; use as `async with Teacher(...)`."""
+
+    def __init__(self, config: TeacherConfig, cache: ResponseCache | None = None):
+        from openai import AsyncOpenAI
+
+        self.config = config
+        self.cache = cache
+        self.usage = Usage()
+        self._client = AsyncOpenAI(base_url=config.base_url, api_key=os.environ.get(config.api_key_env) or "EMPTY",
+                                   timeout=config.timeout, max_retries=0)
+        self._slots = asyncio.Semaphore(config.concurrency)
+        self._rpm = TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
+        self._tpm = TokenBucket(config.tokens_per_minute) if config.tokens_per_minute else None
+
+    async def __aenter__(self) -> "Teacher":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self._client.close()
+
+    async def preflight(self) -> None:
+        """Fail fast, with one clear line, on an unreachable URL, a bad key or a model the server lacks."""
+        import openai
+
+        url = self.config.base_url
+        try:
+            models = await self._client.models.list()
+        except openai.AuthenticationError:
+            raise FatalTeacherError(f"the teacher at {url} refused the API key (401); check ${self.config.api_key_env}") from None
+        except openai.APIConnectionError as error:
+            raise FatalTeacherError(f"cannot reach the teacher at {url} ({_cause(error)}); is the server running?") from None
+        except openai.APIStatusError:
+            return  # servers without /models are fine; the first request will tell
+        names = [model.id for model in models.data]
+        if names and self.config.model not in names:
+            raise FatalTeacherError(f"model {self.config.model!r} is not served at {url}; available: {', '.join(names[:10])}")
+
+    async def complete(self, messages: list[dict], n: int = 1, tools: list[dict] | None = None,
+                       sampling: dict[str, Any] | None = None) -> list[Answer]:
+        """`n` answers to `messages` (from the cache where possible); raises TeacherError after the last attempt."""
+        sampling = {**self.config.sampling(), **(sampling or {})}
+        keys = [cache_key(self.config.model, messages, sampling, index, tools) for index in range(n)]
+        answers: list[Answer | None] = [None] * n
+        if self.cache is not None:
+            for index, key in enumerate(keys):
+                hit = self.cache.get(key)
+                if hit is not None:
+                    answers[index] = Answer(message=hit["message"], cached=True)
+        missing = [index for index, answer in enumerate(answers) if answer is None]
+        if missing:
+            batches = [missing] if (self.config.supports_n and len(missing) > 1) else [[i] for i in missing]
+            results = await asyncio.gather(*(self._request(messages, len(batch), tools, sampling) for batch in batches))
+            for batch, fresh in zip(batches, results):
+                for index, answer in zip(batch, fresh):
+                    answers[index] = answer
+                    if self.cache is not None:
+                        self.cache.put(keys[index], {"message": answer.message})
+        return [answer for answer in answers if answer is not None]
+
+    async def _request(self, messages: list[dict], n: int, tools: list[dict] | None,
+                       sampling: dict[str, Any]) -> list[Answer]:
+        import openai
+
+        params = {k: v for k, v in sampling.items() if v is not None and k in ("temperature", "top_p", "max_tokens", "seed")}
+        extra = {k: v for k, v in sampling.items() if k not in params and v is not None
+                 and k not in ("temperature", "top_p", "max_tokens", "seed")}
+        last_error = "no attempt made"
+        for attempt in range(self.config.max_attempts):
+            async with self._slots:
+                if self._rpm:
+                    await self._rpm.take()
+                if self._tpm:
+                    await self._tpm.take(_estimate_tokens(messages) + (sampling.get("max_tokens") or 0) * n)
+                started = time.perf_counter()
+                self.usage.requests += 1
+                try:
+                    response = await self._client.chat.completions.create(
+                        model=self.config.model, messages=messages, n=n if n > 1 else openai.NOT_GIVEN,
+                        tools=tools or openai.NOT_GIVEN, extra_body=extra or None, **params)
+                    latency = time.perf_counter() - started
+                    answers = _answers(response, latency)
+                    if len(answers) < n:
+                        raise ValueError(f"asked for {n} choices, got {len(answers)}")
+                    return answers
+                except openai.AuthenticationError:
+                    raise FatalTeacherError(f"the teacher refused the API key (401); check ${self.config.api_key_env}") from None
+                except openai.NotFoundError as error:
+                    raise FatalTeacherError(f"the teacher answered 404: {_message(error)}; check the model name and base URL") from None
+                except (openai.BadRequestError, openai.PermissionDeniedError, openai.UnprocessableEntityError) as error:
+                    raise FatalTeacherError(f"the teacher rejected the request ({error.status_code}): {_message(error)}") from None
+                except openai.RateLimitError as error:
+                    wait = _retry_after(error) or self._backoff(attempt)
+                    last_error = "429 rate limited"
+                except openai.APIStatusError as error:
+                    wait, last_error = self._backoff(attempt), f"{error.status_code} {_message(error)}"
+                except openai.APITimeoutError:
+                    wait, last_error = self._backoff(attempt), f"timed out after {self.config.timeout:g}s"
+                except openai.APIConnectionError as error:
+                    wait, last_error = self._backoff(attempt), f"connection failed ({_cause(error)})"
+                except (ValueError, TypeError, KeyError, AttributeError, openai.APIResponseValidationError) as error:
+                    wait, last_error = self._backoff(attempt), f"malformed response ({type(error).__name__})"
+            kind = last_error.split(" ")[0]
+            self.usage.errors[kind] = self.usage.errors.get(kind, 0) + 1
+            if attempt + 1 < self.config.max_attempts:
+                self.usage.retries += 1
+                log.debug("teacher attempt %d failed (%s); retrying in %.2fs", attempt + 1, last_error, wait)
+                await asyncio.sleep(wait)
+        raise TeacherError(f"gave up after {self.config.max_attempts} attempts: {last_error}")
+
+    def _backoff(self, attempt: int) -> float:
+        # Full jitter: spreads the retries of many concurrent requests instead of synchronising them.
+        return random.uniform(0, min(self.config.backoff_max, self.config.backoff_initial * 2 ** attempt))
+
+
+def _answers(response: Any, latency: float) -> list[Answer]:
+    usage = getattr(response, "usage", None)
+    prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
+    completion_tokens = getattr(usage, "completion_tokens", 0) or 0
+    answers = []
+    choices = sorted(response.choices, key=lambda choice: choice.index)
+    for number, choice in enumerate(choices):
+        message = {"role": "assistant", "content": choice.message.content}
+        if choice.message.tool_calls:
+            message["tool_calls"] = [call.model_dump(exclude_none=True) for call in choice.message.tool_calls]
+        if message["content"] is None and "tool_calls" not in message:
+            raise ValueError("empty message")
+        answers.append(Answer(message=message, prompt_tokens=prompt_tokens if number == 0 else 0,
+                              completion_tokens=completion_tokens // max(1, len(choices)), latency=latency))
+    return answers
+
+
+def _retry_after(error: Any) -> float | None:
+    headers = getattr(getattr(error, "response", None), "headers", None) or {}
+    if headers.get("retry-after-ms"):
+        try:
+            return float(headers["retry-after-ms"]) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _message(error: Any) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(getattr(error, "message", error)).split("\n")[0]
+
+
+def _cause(error: BaseException) -> str:
+    cause = error.__cause__ or error.__context__
+    return type(cause).__name__ if cause else "connection error"
+
+
+def _estimate_tokens(messages: list[dict]) -> int:
+    return sum(len(str(m.get("content") or "")) for m in messages) // 4

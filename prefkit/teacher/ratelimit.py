@@ -1,0 +1,30 @@
+"""Requests-per-minute and tokens-per-minute limits as async token buckets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+class TokenBucket:
+    """Allows `rate_per_minute` units a minute, in bursts of up to a minute's worth."""
+
+    def __init__(self, rate_per_minute: float):
+        self.rate = rate_per_minute / 60.0
+        self.capacity = rate_per_minute
+        self.tokens = rate_per_minute
+        self.updated = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def take(self, amount: float = 1.0) -> None:
+        """Wait until `amount` units are available, then spend them."""
+        amount = min(amount, self.capacity)
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= amount:
+                    self.tokens -= amount
+                    return
+                await asyncio.sleep((amount - self.tokens) / self.rate)

@@ -1,0 +1,239 @@
+"""A stand-in OpenAI-compatible server for offline tests, benchmarks and dry runs.
+
+It speaks real HTTP/1.1 (keep-alive) on 127.0.0.1 and answers `GET /v1/models` and
+`POST /v1/chat/completions` with canned agent turns, and it misbehaves on request: latency, 500s,
+429s with Retry-After, malformed bodies, hangs, a wrong model name (404) or a wrong key (401). It counts
+requests by content so tests can prove that nothing was asked twice.
+
+    python -m prefkit.teacher.standin --port 8011 --latency 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+DISCIPLINED_MARK = "exactly one action"
+
+
+def default_responder(body: dict, index: int) -> str:
+    """A disciplined turn when the system prompt asks for one, a chatty one otherwise (format from the prompt)."""
+    system = " ".join(m.get("content") or "" for m in body.get("messages", []) if m.get("role") == "system").lower()
+    last = next((m.get("content") or "" for m in reversed(body.get("messages", [])) if m.get("role") != "system"), "")
+    topic = " ".join(last.split()[:6]) or "the task"
+    disciplined = DISCIPLINED_MARK in system
+    if "alfworld" in system or "household" in system:
+        turn = f"THOUGHT: I should look for it next.\nACTION: go to cabinet {index + 1}" if disciplined else \
+            f"Certainly! I'd be happy to help with {topic}. I think I should probably go to the cabinet. I hope this helps!"
+    else:
+        turn = f"Thought: I need the rows about {topic}.\nAction: Operation\n```sql\nSELECT * FROM t LIMIT {index + 1};\n```" \
+            if disciplined else f"Certainly! Great question about {topic}. Let me think. Let me think. I hope this helps!"
+    return turn
+
+
+@dataclass
+class Behaviour:
+    """How the stand-in misbehaves; rates are probabilities per request."""
+
+    latency: float = 0.0
+    error_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    retry_after: float = 0.05
+    malformed_rate: float = 0.0
+    hang_rate: float = 0.0
+    hang_seconds: float = 30.0
+    models: tuple[str, ...] = ("teacher-model",)
+    api_key: str | None = None
+    supports_n: bool = True
+    seed: int = 0
+    responder: Callable[[dict, int], str] = default_responder
+
+
+@dataclass
+class Stats:
+    """What the stand-in saw: requests by content key, outcomes, and the last headers it received."""
+
+    requests: int = 0
+    completions: Counter = field(default_factory=Counter)
+    outcomes: Counter = field(default_factory=Counter)
+    bodies: list[dict] = field(default_factory=list)
+    headers: list[dict] = field(default_factory=list)
+
+
+def request_key(body: dict) -> str:
+    """Content key of a chat request: messages plus sampling settings (what a cache would key on)."""
+    keep = {k: v for k, v in body.items() if k not in ("stream",)}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class StandinServer:
+    """The server; `start()` runs it in a background thread, `url` is its base URL (with /v1)."""
+
+    def __init__(self, behaviour: Behaviour | None = None, port: int = 0):
+        self.behaviour = behaviour or Behaviour()
+        self.stats = Stats()
+        self.port = port
+        self._rng = random.Random(self.behaviour.seed)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+
+    @property
+    def url(self) -> str:
+        """Base URL for an OpenAI client."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> "StandinServer":
+        """Serve in a daemon thread; returns once the port is bound and listening."""
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("stand-in server did not start")
+        return self
+
+    def stop(self) -> None:
+        """Close the listening socket, cancel open connections and stop the loop."""
+        if self._loop and self._server:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread:
+            self._thread.join(5)
+
+    async def _shutdown(self) -> None:
+        self._server.close()
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def __enter__(self) -> "StandinServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", self.port))
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def serve_forever(self) -> None:
+        """Serve in the current event loop (for `python -m`)."""
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        print(f"stand-in teacher listening on {self.url}", flush=True)
+        await self._server.serve_forever()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request_line = await reader.readline()
+                if not request_line:
+                    break
+                method, path, _ = request_line.decode("latin-1").split(" ", 2)
+                headers = {}
+                while True:
+                    line = await reader.readline()
+                    if line in (b"\r\n", b"\n", b""):
+                        break
+                    name, _, value = line.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", 0) or 0))
+                status, extra, payload = await self._handle(method, path, headers, body)
+                if status == 0:  # hang: never answer, drop the connection later
+                    await asyncio.sleep(self.behaviour.hang_seconds)
+                    break
+                head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'ERR'}", "content-type: application/json",
+                        f"content-length: {len(payload)}", "connection: keep-alive", *extra]
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        except asyncio.CancelledError:
+            pass  # shutting down; finishing normally keeps asyncio's stream callback quiet
+        finally:
+            writer.close()
+
+    async def _handle(self, method: str, path: str, headers: dict, raw: bytes) -> tuple[int, list[str], bytes]:
+        behaviour, stats = self.behaviour, self.stats
+        stats.requests += 1
+        stats.headers.append(headers)
+        if behaviour.api_key is not None and headers.get("authorization") != f"Bearer {behaviour.api_key}":
+            stats.outcomes["401"] += 1
+            return 401, [], _error("Incorrect API key provided.", "invalid_api_key")
+        if method == "GET" and path.rstrip("/").endswith("/models"):
+            data = [{"id": name, "object": "model", "created": 0, "owned_by": "standin"} for name in behaviour.models]
+            return 200, [], json.dumps({"object": "list", "data": data}).encode()
+        if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
+            return 404, [], _error(f"no route {method} {path}", "not_found")
+        body = json.loads(raw)
+        if body.get("model") not in behaviour.models:
+            stats.outcomes["404"] += 1
+            return 404, [], _error(f"The model `{body.get('model')}` does not exist.", "model_not_found")
+        if behaviour.latency:
+            await asyncio.sleep(behaviour.latency)
+        roll = self._rng.random()
+        for name, rate in (("hang", behaviour.hang_rate), ("500", behaviour.error_rate),
+                           ("429", behaviour.rate_limit_rate), ("malformed", behaviour.malformed_rate)):
+            if roll < rate:
+                stats.outcomes[name] += 1
+                if name == "hang":
+                    return 0, [], b""
+                if name == "500":
+                    return 500, [], _error("internal error", "server_error")
+                if name == "429":
+                    return 429, [f"retry-after: {behaviour.retry_after}"], _error("Rate limit reached", "rate_limit")
+                return 200, [], b'{"id": "chatcmpl-x", "choices": [{"index": 0, "message": {"role": "assis'
+            roll -= rate
+        n = int(body.get("n") or 1)
+        if n > 1 and not behaviour.supports_n:
+            return 400, [], _error("n > 1 is not supported", "invalid_request_error")
+        stats.outcomes["ok"] += 1
+        stats.completions[request_key(body)] += 1
+        stats.bodies.append(body)
+        choices = []
+        for index in range(n):
+            content = behaviour.responder(body, index)
+            choices.append({"index": index, "message": {"role": "assistant", "content": content},
+                            "finish_reason": "stop"})
+        prompt_tokens = sum(len((m.get("content") or "").split()) for m in body.get("messages", []))
+        completion_tokens = sum(len(c["message"]["content"].split()) for c in choices)
+        response = {"id": f"chatcmpl-{stats.requests}", "object": "chat.completion", "created": int(time.time()),
+                    "model": body["model"], "choices": choices,
+                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                              "total_tokens": prompt_tokens + completion_tokens}}
+        return 200, [], json.dumps(response).encode()
+
+
+def _error(message: str, code: str) -> bytes:
+    return json.dumps({"error": {"message": message, "type": code, "code": code}}).encode()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the stand-in in the foreground."""
+    parser = argparse.ArgumentParser(description="A local OpenAI-compatible stand-in teacher.")
+    parser.add_argument("--port", type=int, default=8011)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--error-rate", type=float, default=0.0)
+    parser.add_argument("--model", action="append", default=None)
+    args = parser.parse_args(argv)
+    behaviour = Behaviour(latency=args.latency, error_rate=args.error_rate,
+                          models=tuple(args.model or ["teacher-model"]))
+    asyncio.run(StandinServer(behaviour, args.port).serve_forever())
+
+
+if __name__ == "__main__":
+    main()
