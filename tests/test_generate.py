@@ -1,0 +1,175 @@
+"""`prefkit generate` against the stand-in teacher: failures, resume after kill -9, cache, secrets, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+
+import pytest
+
+from prefkit.jsonl import write_jsonl
+from prefkit.teacher.standin import Behaviour, StandinServer, request_key
+from tests.conftest import tasks_of
+from tests.generate_helpers import PREFKIT, lines, run, write_recipe
+
+
+@pytest.fixture()
+def tasks_file(tmp_path, corpus_tasks):
+    path = tmp_path / "tasks.jsonl"
+    write_jsonl(path, tasks_of(corpus_tasks, "alfworld")[:60] + tasks_of(corpus_tasks, "react")[:10])
+    return path
+
+
+def test_flaky_teacher_every_task_ends_exactly_once(tmp_path, tasks_file):
+    behaviour = Behaviour(error_rate=0.10, rate_limit_rate=0.05, retry_after=0.01, hang_rate=0.03,
+                          malformed_rate=0.03, hang_seconds=3, seed=1)
+    with StandinServer(behaviour) as server:
+        recipe = write_recipe(tmp_path / "r.yaml", server.url, timeout=0.5, max_attempts=3)
+        out = tmp_path / "pairs.jsonl"
+        result = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(out), "--json", "-q")
+    summary = json.loads(result.stdout)
+    assert server.stats.outcomes["500"] and server.stats.outcomes["429"] and server.stats.outcomes["hang"]
+    done = [row["meta"]["task_id"] for row in lines(out)]
+    failed = [row["task_id"] for row in lines(tmp_path / "pairs.jsonl.failures")]
+    # Tasks whose context repeats another's (the corpus has some) yield the same pair: recorded as skipped.
+    skipped = [row["task_id"] for row in lines(tmp_path / "pairs.jsonl.skipped")]
+    assert all(row["reason"].startswith("duplicate of pair") for row in lines(tmp_path / "pairs.jsonl.skipped"))
+    task_ids = [row["id"] for row in lines(tasks_file)]
+    assert sorted(done + failed + skipped) == sorted(task_ids)
+    assert len(set(done + failed + skipped)) == len(task_ids)
+    assert summary["pairs"] == len(done) and summary["failed"] == len(failed)
+    assert result.returncode == (1 if failed else 0)
+    if failed:
+        assert "failed after every retry" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_failed_tasks_are_retried_by_the_next_run(tmp_path, tasks_file):
+    with StandinServer(Behaviour(error_rate=0.6, seed=3)) as server:
+        recipe = write_recipe(tmp_path / "r.yaml", server.url, max_attempts=1)
+        out = tmp_path / "pairs.jsonl"
+        first = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(out), "-q")
+        assert first.returncode == 1 and lines(tmp_path / "pairs.jsonl.failures")
+        server.behaviour.error_rate = 0.0
+        second = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(out), "-q")
+    assert second.returncode == 0, second.stderr
+    ended = len(lines(out)) + len(lines(tmp_path / "pairs.jsonl.skipped"))
+    assert ended == 70 and not (tmp_path / "pairs.jsonl.failures").exists()
+
+
+def test_kill_9_midway_then_resume_without_duplicates_or_repeat_requests(tmp_path, tasks_file):
+    with StandinServer(Behaviour(latency=0.05)) as server:
+        recipe = write_recipe(tmp_path / "r.yaml", server.url, concurrency=2)
+        out = tmp_path / "pairs.jsonl"
+        env = dict(os.environ, OPENAI_API_KEY="sk-test")
+        process = subprocess.Popen([*PREFKIT, "generate", str(tasks_file), "--recipe", str(recipe), "--out", str(out),
+                                    "-q"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while len(lines(out)) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        finished = {row["meta"]["task_id"] for row in lines(out)}
+        assert 10 <= len(finished) < 70
+        # A torn last line, as a crash during a write would leave it.
+        with out.open("a") as handle:
+            handle.write('{"id": "torn", "prompt": [')
+        resumed = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(out), "--json", "-q")
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    rows = lines(out)
+    assert len(rows) + len(lines(tmp_path / "pairs.jsonl.skipped")) == 70
+    assert len({row["id"] for row in rows}) == len(rows)
+    assert summary["already_done"] >= len(finished) and "incomplete" in summary["repaired"]
+    assert (tmp_path / "pairs.jsonl.torn").read_text().startswith('{"id": "torn"')
+    tasks = {row["id"]: row for row in lines(tasks_file)}
+    finished_users = {json.dumps(tasks[task_id]["messages"][1:]) for task_id in finished}
+    for body in server.stats.bodies:
+        if json.dumps(body["messages"][1:]) in finished_users:
+            assert server.stats.completions[request_key(body)] == 1
+
+
+def test_cache_means_a_rerun_never_asks_again(tmp_path, tasks_file):
+    with StandinServer() as server:
+        recipe = write_recipe(tmp_path / "r.yaml", server.url, cache=str(tmp_path / "shared-cache.sqlite"))
+        first = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(tmp_path / "a.jsonl"), "-q")
+        asked = server.stats.outcomes["ok"]
+        second = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(tmp_path / "b.jsonl"),
+                     "--json", "-q")
+    assert first.returncode == second.returncode == 0
+    assert asked == server.stats.outcomes["ok"]  # the second run asked nothing
+    assert json.loads(second.stdout)["cache_hits"] >= asked > 0
+    assert [r["id"] for r in lines(tmp_path / "a.jsonl")] == [r["id"] for r in lines(tmp_path / "b.jsonl")]
+    assert all(r["meta"]["cached"] for r in lines(tmp_path / "b.jsonl"))
+
+
+def test_api_key_never_appears_in_output_logs_or_files(tmp_path, tasks_file):
+    secret = "sk-very-secret-4242"
+    with StandinServer(Behaviour(api_key=secret, error_rate=0.2, seed=5)) as server:
+        recipe = write_recipe(tmp_path / "r.yaml", server.url)
+        result = run("-v", "generate", str(tasks_file), "--recipe", str(recipe), "--out", str(tmp_path / "p.jsonl"),
+                     "--json", key=secret)
+    assert result.returncode == 0, result.stderr
+    assert server.stats.headers[-1]["authorization"] == f"Bearer {secret}"  # the key did reach the teacher
+    assert secret not in result.stdout and secret not in result.stderr
+    for path in tmp_path.iterdir():
+        assert secret.encode() not in path.read_bytes(), path
+
+
+def test_wrong_key_is_one_line_and_keeps_finished_pairs(tmp_path, tasks_file):
+    with StandinServer(Behaviour(api_key="right")) as server:
+        recipe = write_recipe(tmp_path / "r.yaml", server.url)
+        out = tmp_path / "p.jsonl"
+        ok = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(out), "--limit", "5", "-q", key="right")
+        assert ok.returncode == 0 and len(lines(out)) == 5
+        bad = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(out), "-q", key="wrong")
+    assert bad.returncode == 4
+    assert bad.stderr.strip().count("\n") == 0 and "refused the API key (401)" in bad.stderr
+    assert "wrong" not in bad.stderr
+    assert len(lines(out)) == 5
+
+
+def test_wrong_model_name(tmp_path, tasks_file):
+    with StandinServer() as server:
+        recipe = write_recipe(tmp_path / "r.yaml", server.url)
+        result = run("generate", str(tasks_file), "--recipe", str(recipe), "--model", "gpt-nope",
+                     "--out", str(tmp_path / "p.jsonl"), "-q")
+    assert result.returncode == 4
+    assert "model 'gpt-nope' is not served" in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_unreachable_base_url(tmp_path, tasks_file):
+    recipe = write_recipe(tmp_path / "r.yaml", "http://127.0.0.1:9/v1")
+    result = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(tmp_path / "p.jsonl"), "-q")
+    assert result.returncode == 4
+    assert "cannot reach the teacher at http://127.0.0.1:9/v1" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_missing_task_file_and_malformed_lines(tmp_path):
+    missing = run("generate", str(tmp_path / "none.jsonl"), "--strategy", "corrupt", "--out", str(tmp_path / "p.jsonl"))
+    assert missing.returncode == 2 and "none.jsonl: file not found" in missing.stderr
+    bad = tmp_path / "tasks.jsonl"
+    bad.write_text('{"id": "a", "messages": [{"role": "user", "content": "hi"}]}\n{"id": "b", "messages": []}\n')
+    result = run("generate", str(bad), "--strategy", "corrupt", "--out", str(tmp_path / "p.jsonl"))
+    assert result.returncode == 2 and "tasks.jsonl:2: messages" in result.stderr
+
+
+def test_missing_teacher_url_fails_before_any_work(tmp_path, tasks_file):
+    result = run("generate", str(tasks_file), "--strategy", "contrastive", "--out", str(tmp_path / "p.jsonl"))
+    assert result.returncode == 2 and "missing required setting 'teacher.base_url'" in result.stderr
+    assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_corrupt_strategy_records_each_kind(tmp_path, tasks_file):
+    out = tmp_path / "p.jsonl"
+    result = run("generate", str(tasks_file), "--strategy", "corrupt", "--out", str(out), "-q")
+    assert result.returncode == 0, result.stderr
+    rows = lines(out)
+    kinds = Counter(row["meta"]["corruption"] for row in rows)
+    assert set(kinds) == {"filler", "ramble", "drop_action", "malformed_action", "two_actions", "format_break"}
+    assert all(row["meta"]["strategy"] == "corrupt" and row["chosen"][0] == row["meta"].get("reference", row["chosen"][0])
+               for row in rows)
+    again = run("generate", str(tasks_file), "--strategy", "corrupt", "--out", str(tmp_path / "q.jsonl"), "-q")
+    assert again.returncode == 0 and lines(tmp_path / "q.jsonl") == rows  # deterministic
