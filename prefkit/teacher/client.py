@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from prefkit.errors import ConfigError, TeacherError
@@ -83,6 +82,18 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+
+
+def _raw_response_class() -> type:
+    """The HTTP response class of the HTTP library this `openai` release is built on (httpx, or httpx2 in 3.x):
+    asking the SDK for it as `cast_to` returns the raw response unparsed."""
+    from openai import _base_client
+
+    module = getattr(_base_client, "httpx2", None) or getattr(_base_client, "httpx")
+    return module.Response
+
+
+_RESPONSE_CLASS = _raw_response_class()
 
 
 class FatalTeacherError(TeacherError):
@@ -173,7 +184,7 @@ class Teacher:
                 try:
                     # The low-level post skips the SDK's recursive TypedDict transform of `messages` and its
                     # model construction (together about 1 ms of CPU a request); errors are raised the same way.
-                    response = await self._client.post("/chat/completions", cast_to=httpx.Response, body=body)
+                    response = await self._client.post("/chat/completions", cast_to=_RESPONSE_CLASS, body=body)
                     latency = time.perf_counter() - started
                     answers = _answers(json.loads(response.content), latency)
                     if len(answers) < n:
