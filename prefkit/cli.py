@@ -332,3 +332,93 @@ def _print_generate_table(summary) -> None:
     console.print(table)
     if summary.repaired:
         console.print(f"[yellow]repaired a torn last line: {summary.repaired}")
+
+
+@cli.command("dpo")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="DPO config YAML (configs/dpo/).")
+@click.option("--output-dir", help="Overrides output_dir.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a setting (YAML value; dotted keys for sections, e.g. lora.r=8); repeatable.")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in output_dir.")
+@click.option("--check-only", is_flag=True, help="Validate config and data, then stop before loading the model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the training summary as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or table.")
+def dpo_command(config_path: Path, output_dir: str | None, overrides: tuple[str, ...], resume: bool, check_only: bool,
+                as_json: bool, quiet: bool) -> None:
+    """Train a LoRA adapter with TRL's DPOTrainer on reviewed pairs.
+
+    Config, data and lengths are all checked before the model loads. Any DPOConfig key of the installed
+    TRL may appear in the YAML and is passed through. For several processes use accelerate or torchrun:
+
+    \b
+    Example:
+      prefkit dpo --config configs/dpo/tiny-cpu.yaml
+      prefkit dpo --config configs/dpo/ironguard-qwen3-4b.yaml --set dataset=reviewed.jsonl --set beta=0.2
+      accelerate launch --config_file configs/accelerate/ddp.yaml -m prefkit dpo --config ...
+      torchrun --standalone --nproc_per_node 2 -m prefkit dpo --config configs/dpo/tiny-cpu.yaml   # CPU, gloo
+    """
+    from prefkit.train import require_train_extra
+
+    require_train_extra()
+    from prefkit.train.config import load_dpo_config
+
+    config = load_dpo_config(config_path, list(overrides), output_dir)
+    if check_only:
+        from prefkit.train.dpo import prepare
+
+        _, _, _, report = prepare(config, str(config_path))
+        click.echo(json.dumps(report.as_dict(), indent=2) if as_json else
+                   f"ok: {report.train} train / {report.eval} eval pairs; {report.prompt_fills_max_length + report.chosen_cut} "
+                   f"left out at max_length={config.max_length}")
+        return
+    import warnings
+
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)  # transformers 5 renames we already handle
+    if quiet:
+        import datasets
+
+        transformers.utils.logging.disable_progress_bar()
+        datasets.disable_progress_bars()
+    from prefkit.train.dpo import train
+
+    summary = train(config, str(config_path), resume=resume, quiet=quiet)
+    if not summary:
+        return  # not the main process
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in summary.items() if k != "log_history"}, indent=2))
+    if not quiet:
+        table = Table(title=f"prefkit dpo -> {config.output_dir}")
+        table.add_column("metric")
+        table.add_column("train (final)", justify="right")
+        table.add_column("train (best)", justify="right")
+        table.add_column("eval (final)", justify="right")
+        for key in summary["train"]["final"]:
+            cell = lambda part, kind: f"{summary[part][kind].get(key):.4f}" if key in summary[part][kind] else "-"
+            table.add_row(key, cell("train", "final"), cell("train", "best"), cell("eval", "final"))
+        data = summary["data"]
+        console.print(table)
+        console.print(f"{summary['steps']} steps; {data['train']} train / {data['eval']} eval pairs; "
+                      f"{data['prompt_fills_max_length'] + data['chosen_cut']} left out at max_length; trainable "
+                      f"{summary['trainable_parameters']:,} of {summary['total_parameters']:,} parameters (LoRA)")
+
+
+@cli.command("merge")
+@click.argument("adapter_dir", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Where the merged model goes.")
+@click.option("--base", help="Base model path (default: the one recorded in the adapter).")
+def merge_command(adapter_dir: Path, out_dir: Path, base: str | None) -> None:
+    """Merge a LoRA adapter into its base: a plain checkpoint for AutoModelForCausalLM.from_pretrained.
+
+    \b
+    Example:
+      prefkit merge runs/tiny-cpu/adapter --out runs/tiny-cpu/merged
+    """
+    from prefkit.train import require_train_extra
+
+    require_train_extra()
+    from prefkit.train.merge import merge_adapter
+
+    console.print(f"merged model -> {merge_adapter(adapter_dir, out_dir, base)}")

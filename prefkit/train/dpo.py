@@ -1,0 +1,229 @@
+"""`prefkit dpo`: LoRA DPO with TRL's DPOTrainer. prefkit adds what TRL leaves to the user: data checks
+against the model's own chat template, an eval split, LoRA defaults, NaN guarding, saving and a summary;
+the training step itself is TRL's, unchanged."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from prefkit.errors import ConfigError, InputError, PrefkitError
+from prefkit.jsonl import write_json
+from prefkit.train.config import DPOStageConfig
+from prefkit.train.data import (DataReport, check_pairs, load_pairs, measure_lengths, resolve_chat_template,
+                                split_pairs, to_dataset)
+
+log = logging.getLogger(__name__)
+
+SUMMARY_METRICS = ("loss", "rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected",
+                   "logps/chosen", "logps/rejected")
+
+
+class TrainingDiverged(PrefkitError):
+    """The loss became NaN or infinite."""
+
+    exit_code = 5
+
+
+def ensure_model(config: DPOStageConfig) -> None:
+    """Build the tiny model the config describes when its path does not exist yet."""
+    path = Path(config.model)
+    if path.exists() or config.tiny_model is None:
+        return
+    from prefkit.jsonl import read_jsonl
+    from prefkit.train.tiny import build_tiny_model, texts_of_pairs
+
+    tiny = config.tiny_model
+    texts = list(texts_of_pairs(read_jsonl(tiny.texts_from)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    build_tiny_model(staging, texts, hidden_size=tiny.hidden_size, layers=tiny.layers, heads=tiny.heads,
+                     kv_heads=tiny.kv_heads, intermediate_size=tiny.intermediate_size, vocab_size=tiny.vocab_size,
+                     seed=tiny.seed)
+    try:
+        os.rename(staging, path)  # atomic; another rank that got there first wins, with identical content
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def prepare(config: DPOStageConfig, source: str) -> tuple[Any, Any, Any, DataReport]:
+    """Everything that can fail before the model loads: TRL args, tokenizer, data checks, split."""
+    import torch
+    from trl import DPOConfig
+
+    if config.load_in_4bit and not torch.cuda.is_available():
+        raise ConfigError(f"{source}: load_in_4bit needs a CUDA GPU (bitsandbytes); none is present")
+    on_gpu = torch.cuda.is_available()
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    eval_on = bool(config.eval_dataset) or config.eval_split > 0
+    try:
+        args = DPOConfig(
+            output_dir=str(config.output_dir), beta=config.beta, loss_type=config.loss_type,
+            loss_weights=config.loss_weights, max_length=config.max_length, truncation_mode=config.truncation_mode,
+            learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler_type,
+            warmup_steps=config.warmup_steps, num_train_epochs=config.num_train_epochs, max_steps=config.max_steps,
+            per_device_train_batch_size=config.per_device_train_batch_size,
+            per_device_eval_batch_size=config.per_device_eval_batch_size,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+            precompute_ref_log_probs=config.precompute_ref_log_probs, seed=config.seed, report_to=config.report_to,
+            save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
+            logging_steps=config.logging_steps, eval_strategy=("steps" if config.eval_steps else "epoch") if eval_on else "no",
+            eval_steps=config.eval_steps,
+            # DPOConfig's own defaults (bf16, gradient checkpointing) do not suit a CPU; the YAML may still set them.
+            **{"bf16": on_gpu and torch.cuda.is_bf16_supported(), **_no_checkpointing(), "use_cpu": not on_gpu,
+               **({"ddp_backend": "gloo"} if distributed and not on_gpu else {}), **config.trl_extras},
+        )
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"{source}: TRL rejected the settings: {str(error).splitlines()[0]}") from None
+
+    rows = load_pairs(config.dataset)
+    check_pairs(rows, ", ".join(map(str, config.dataset)))
+    eval_rows = load_pairs(config.eval_dataset) if config.eval_dataset else None
+    if eval_rows is not None:
+        check_pairs(eval_rows, ", ".join(map(str, config.eval_dataset)))
+
+    ensure_model(config)
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(config.model)
+    except OSError as error:
+        raise ConfigError(f"{source}: cannot load a tokenizer from model {config.model!r} "
+                          f"({str(error).splitlines()[0]})") from None
+    resolve_chat_template(tokenizer, config.chat_template, source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    report = DataReport(rows=len(rows) + len(eval_rows or []))
+    usable = measure_lengths(rows, tokenizer, config.max_length, config.chat_template_kwargs, report)
+    if eval_rows is not None:
+        eval_rows = measure_lengths(eval_rows, tokenizer, config.max_length, config.chat_template_kwargs, report)
+    unusable = report.prompt_fills_max_length + report.chosen_cut
+    if report.rows and unusable / report.rows > config.max_truncated_share:
+        raise InputError(f"{unusable} of {report.rows} pairs do not fit max_length={config.max_length} "
+                          f"({report.prompt_fills_max_length} prompts fill it, {report.chosen_cut} chosen turns would be "
+                          f"cut; longest pair {report.max_tokens} tokens): raise max_length or filter long pairs "
+                          f"(allowed share: max_truncated_share={config.max_truncated_share})")
+    if eval_rows is None:
+        train_rows, eval_rows = split_pairs(usable, config.eval_split, config.seed)
+    else:
+        train_rows = usable
+    if not train_rows:
+        raise InputError("no pairs left to train on")
+    report.train, report.eval = len(train_rows), len(eval_rows)
+    train = to_dataset(train_rows, config.chat_template_kwargs)
+    evaluation = to_dataset(eval_rows, config.chat_template_kwargs) if eval_rows else None
+    if evaluation is None:
+        args.eval_strategy = "no"
+    return args, tokenizer, (train, evaluation), report
+
+
+def _no_checkpointing() -> dict[str, bool]:
+    """Turn DPOConfig's default gradient checkpointing off, by whichever name this transformers uses."""
+    from prefkit.train.config import dpo_config_fields
+
+    name = "activation_checkpointing" if "activation_checkpointing" in dpo_config_fields() else "gradient_checkpointing"
+    return {name: False}
+
+
+def train(config: DPOStageConfig, source: str, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
+    """Train the adapter; returns the summary written to OUTPUT_DIR/training_summary.json."""
+    import torch
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, TrainerCallback
+    from trl import DPOTrainer
+
+    args, tokenizer, (train_set, eval_set), report = prepare(config, source)
+    if quiet:
+        args.disable_tqdm = True
+    checkpoint = None
+    if resume:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        checkpoint = get_last_checkpoint(str(config.output_dir)) if config.output_dir.exists() else None
+        if checkpoint is None:
+            raise ConfigError(f"--resume: no checkpoint in {config.output_dir} to resume from")
+
+    class NanGuard(TrainerCallback):
+        # The Trainer hides NaN losses from its logs (logging_nan_inf_filter), so look at every measure.
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            for key in ("loss", "grad_norm", "logps/chosen", "logps/rejected", "rewards/margins"):
+                value = (logs or {}).get(key)
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise TrainingDiverged(f"training diverged: {key} became {value} at step {state.global_step}; "
+                                           f"lower learning_rate (now {config.learning_rate:g}) or beta, or check the data")
+
+    load_kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if args.bf16 else torch.float32}
+    if config.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        load_kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                                bnb_4bit_compute_dtype=torch.bfloat16)
+    model = AutoModelForCausalLM.from_pretrained(config.model, **load_kwargs)
+    lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
+                      target_modules=config.lora.target_modules, task_type="CAUSAL_LM")
+    # No ref_model: with a peft_config TRL uses the base with the adapter disabled as the reference.
+    trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=train_set, eval_dataset=eval_set,
+                         processing_class=tokenizer, peft_config=lora, callbacks=[NanGuard()])
+    if quiet:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    trainable = [name for name, p in trainer.model.named_parameters() if p.requires_grad]
+    total = sum(p.numel() for p in trainer.model.parameters())
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+        summary = None
+        if trainer.is_world_process_zero():
+            trainer.save_model(str(config.output_dir))
+            tokenizer.save_pretrained(str(config.output_dir))
+            summary = _summary(config, trainer, report, trainable, total)
+            write_json(config.output_dir / "training_summary.json", summary)
+        return summary or {}
+    finally:
+        _shutdown_distributed()
+
+
+def _summary(config: DPOStageConfig, trainer: Any, report: DataReport, trainable: list[str], total: int) -> dict:
+    history = trainer.state.log_history
+    train_logs = [entry for entry in history if "loss" in entry and "eval_loss" not in entry]
+    eval_logs = [entry for entry in history if "eval_loss" in entry]
+
+    def pick(logs: list[dict], prefix: str = "") -> tuple[dict, dict]:
+        final = {k: logs[-1][prefix + k] for k in SUMMARY_METRICS if logs and prefix + k in logs[-1]}
+        best = {}
+        for key in SUMMARY_METRICS:
+            values = [entry[prefix + key] for entry in logs if prefix + key in entry]
+            if values:
+                best[key] = min(values) if key == "loss" else max(values)
+        return final, best
+
+    final, best = pick(train_logs)
+    eval_final, eval_best = pick(eval_logs, "eval_")
+    return {
+        "config": config.model_dump(mode="json"),
+        "data": report.as_dict(),
+        "steps": trainer.state.global_step,
+        "trainable_parameters": sum(p.numel() for n, p in trainer.model.named_parameters() if p.requires_grad),
+        "total_parameters": total,
+        "trainable_names": trainable,
+        "train": {"final": final, "best": best},
+        "eval": {"final": eval_final, "best": eval_best},
+        "log_history": history,
+    }
+
+
+def _shutdown_distributed() -> None:
+    """Leave the process group cleanly (a script that does not crashes at exit under torchrun)."""
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        return
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -1,0 +1,32 @@
+"""`prefkit merge`: fold a LoRA adapter into its base model and save a plain checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prefkit.errors import InputError
+
+
+def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, base: str | None = None) -> Path:
+    """Load base + adapter, merge, save model and tokenizer to `out_dir` (loads with AutoModelForCausalLM)."""
+    adapter_dir, out_dir = Path(adapter_dir), Path(out_dir)
+    config_file = adapter_dir / "adapter_config.json"
+    if not config_file.exists():
+        raise InputError("no adapter_config.json here; pass the output_dir of `prefkit dpo`", str(adapter_dir))
+    base = base or json.loads(config_file.read_text())["base_model_name_or_path"]
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    except OSError:
+        raise InputError(f"cannot load the base model {base!r} named by the adapter; pass --base PATH",
+                         str(adapter_dir)) from None
+    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(out_dir)
+    tokenizer_source = adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base
+    AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(out_dir)
+    return out_dir
