@@ -7,24 +7,29 @@ OUT    ?= demo-out
 
 .PHONY: setup demo test bench clean
 
-setup: $(VENV)/.prefkit-core
+setup: $(VENV)/.prefkit-setup
 
-$(VENV)/.prefkit-core: pyproject.toml
+# torch first, pinned: a CPU build of 2.13.0 lies on these machines' disk; anything else pulls a CUDA build.
+$(VENV)/.prefkit-setup: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -e '.[dev]'
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[train,dev]'
 	touch $@
 
 demo: setup
 	$(VENV)/bin/prefkit tasks data/corpus/react/alfworld_3prompts.json --from alfworld-react --out $(OUT)/tasks.jsonl
 	$(VENV)/bin/prefkit generate $(OUT)/tasks.jsonl --strategy corrupt --out $(OUT)/candidates.jsonl
 	$(VENV)/bin/prefkit filter $(OUT)/candidates.jsonl --out $(OUT)/curated.jsonl --report $(OUT)/filter-report.json --plots $(OUT)/plots
-	@echo "demo done: curated pairs in $(OUT)/curated.jsonl, report in $(OUT)/filter-report.json"
+	$(VENV)/bin/prefkit dpo --config configs/dpo/tiny-cpu.yaml --set model=$(OUT)/tiny-base --output-dir $(OUT)/adapter
+	@echo "demo done: curated pairs in $(OUT)/curated.jsonl (report $(OUT)/filter-report.json), adapter in $(OUT)/adapter"
 
 test: setup
 	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) benchmarks/filter_throughput.py
+	$(PY) benchmarks/generate_throughput.py
+	$(PY) benchmarks/dpo_overhead.py
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(OUT) runs .pytest_cache

@@ -133,6 +133,21 @@ def _print_filter_table(report: dict) -> None:
     console.print(f"kept -> {report['out']}   dropped -> {report['dropped_file']}")
 
 
+def _quiet_training_libraries(quiet: bool) -> None:
+    """transformers/datasets: errors only, no FutureWarnings we already handle; no progress bars with --quiet."""
+    import warnings
+
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    if quiet:
+        import datasets
+
+        transformers.utils.logging.disable_progress_bar()
+        datasets.disable_progress_bars()
+
+
 class _progress:
     """A rich progress bar (or nothing with --quiet); yields a function that advances it."""
 
@@ -284,7 +299,7 @@ def generate_command(tasks_path: Path, out_path: Path, recipe_path: Path | None,
     from prefkit.jsonl import InvalidLines
     from prefkit.recipe import Recipe
 
-    config = Recipe.from_yaml(recipe_path).generate if recipe_path else GenerateConfig()
+    config = (Recipe.from_yaml(recipe_path).generate or GenerateConfig()) if recipe_path else GenerateConfig()
     overrides = {"strategy": strategy, "limit": limit}
     teacher_overrides = {"base_url": base_url, "model": model, "concurrency": concurrency}
     data = config.model_dump()
@@ -371,17 +386,7 @@ def dpo_command(config_path: Path, output_dir: str | None, overrides: tuple[str,
                    f"ok: {report.train} train / {report.eval} eval pairs; {report.prompt_fills_max_length + report.chosen_cut} "
                    f"left out at max_length={config.max_length}")
         return
-    import warnings
-
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    warnings.filterwarnings("ignore", category=FutureWarning)  # transformers 5 renames we already handle
-    if quiet:
-        import datasets
-
-        transformers.utils.logging.disable_progress_bar()
-        datasets.disable_progress_bars()
+    _quiet_training_libraries(quiet)
     from prefkit.train.dpo import train
 
     summary = train(config, str(config_path), resume=resume, quiet=quiet)
@@ -422,3 +427,93 @@ def merge_command(adapter_dir: Path, out_dir: Path, base: str | None) -> None:
     from prefkit.train.merge import merge_adapter
 
     console.print(f"merged model -> {merge_adapter(adapter_dir, out_dir, base)}")
+
+
+@cli.command("eval")
+@click.option("--model", "models", multiple=True, required=True,
+              help="[LABEL=]PATH (checkpoint or adapter dir) or [LABEL=]openai:MODEL@BASE_URL; repeatable, first is the baseline.")
+@click.option("--tasks", "tasks_path", required=True, type=click.Path(path_type=Path), help="Held-out tasks (JSONL).")
+@click.option("--format", "format_name", required=True, help="Format the turns must follow.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Report folder.")
+@click.option("--limit", type=int, help="Only the first N tasks.")
+@click.option("--max-new-tokens", default=96, show_default=True, help="Most tokens a generated turn may have.")
+@click.option("--temperature", default=0.0, show_default=True, help="0 = greedy.")
+@click.option("--batch-size", default=16, show_default=True, help="Local generation batch size.")
+@click.option("--seed", default=0, show_default=True, help="Sampling and bootstrap seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No table.")
+def eval_command(models: tuple[str, ...], tasks_path: Path, format_name: str, out_dir: Path, limit: int | None,
+                 max_new_tokens: int, temperature: float, batch_size: int, seed: int, as_json: bool, quiet: bool) -> None:
+    """Generate next turns with each model and score them with the filter's rules, side by side.
+
+    Writes report.json, report.md, chart.png and turns-LABEL.jsonl (every generated turn) to OUT.
+
+    \b
+    Example:
+      prefkit eval --model before=runs/q/demo-model --model after=runs/q/adapter \\
+          --tasks runs/q/eval-tasks.jsonl --format alfworld --out runs/q/eval
+      prefkit eval --model openai:qwen3-8b@http://localhost:8000/v1 --tasks t.jsonl --format react --out rep/
+    """
+    from prefkit.evaluate import ModelSpec, evaluate, markdown
+    from prefkit.formats import get_parser
+    from prefkit.generate import read_tasks
+
+    get_parser(format_name)
+    specs = [ModelSpec.parse(text) for text in models]
+    for spec in specs:
+        if spec.remote is None:
+            from prefkit.train import require_train_extra
+
+            require_train_extra()
+    tasks = read_tasks(tasks_path)[:limit] if limit else read_tasks(tasks_path)
+    if not quiet:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+    report = evaluate(specs, tasks, format_name, out_dir, max_new_tokens=max_new_tokens, temperature=temperature,
+                      batch_size=batch_size, seed=seed,
+                      progress=None if quiet else (lambda label: console.print(f"scored {label}")))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    if not quiet:
+        click.echo(markdown(report))
+        console.print(f"report -> {out_dir / 'report.md'} (json, chart.png, generated turns beside it)")
+
+
+@cli.command("run")
+@click.argument("recipe_path", metavar="RECIPE.yaml", type=click.Path(path_type=Path))
+@click.option("--run-dir", type=click.Path(path_type=Path), help="Where the stages' files go [default: runs/RECIPE-NAME].")
+@click.option("--from", "from_stage", type=click.Choice(["tasks", "generate", "filter", "review", "dpo", "eval"]),
+              help="Redo this stage and every later one.")
+@click.option("--force", is_flag=True, help="Redo every stage.")
+@click.option("-q", "--quiet", is_flag=True, help="Only the final table.")
+def run_command(recipe_path: Path, run_dir: Path | None, from_stage: str | None, force: bool, quiet: bool) -> None:
+    """Run a recipe's stages in order; unchanged finished stages are skipped.
+
+    \b
+    Example:
+      prefkit run pipelines/quickstart.yaml            # offline: corpus turns, corrupt, filter, auto review, DPO, eval
+      prefkit run pipelines/dbbench.yaml --run-dir runs/db1 --from filter
+    """
+    from prefkit.recipe import Recipe
+    from prefkit.run import Runner
+
+    recipe = Recipe.from_yaml(recipe_path)
+    run_dir = run_dir or Path("runs") / (recipe.name or recipe_path.stem)
+    try:
+        _quiet_training_libraries(quiet)
+    except ImportError:
+        pass  # core install: recipes without training stages still run
+    runner = Runner(recipe, recipe_path, run_dir, force=force, from_stage=from_stage, quiet=quiet,
+                    log=lambda text: console.print(f"[bold]{text}"))
+    results = runner.run()
+    table = Table(title=f"prefkit run {recipe_path} -> {run_dir}")
+    for column in ("stage", "status", "counts", "seconds"):
+        table.add_column(column)
+    for result in results:
+        table.add_row(result.stage, result.status, ", ".join(f"{k}: {v}" for k, v in result.counts.items()),
+                      f"{result.seconds:.1f}")
+    console.print(table)
+    report = run_dir / "eval" / "report.md"
+    if report.exists():
+        console.print(f"report: {report}")

@@ -1,0 +1,269 @@
+"""`prefkit eval`: generate the next turn for held-out tasks with each model and score every turn with
+the same rules as `prefkit filter`; report rates with bootstrap 95% intervals and the differences."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prefkit.errors import ConfigError, InputError
+from prefkit.formats import ActionSpec, parse_turn
+from prefkit.jsonl import write_json, write_jsonl
+from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
+
+log = logging.getLogger(__name__)
+
+RATE_METRICS = ("format_valid", "filler", "repeated_action", "reference_agreement")
+METRICS = (*RATE_METRICS, "thought_tokens")
+LABELS = {"format_valid": "format-valid rate", "filler": "filler rate", "repeated_action": "repeated-action rate",
+          "reference_agreement": "agreement with reference action", "thought_tokens": "mean thought tokens"}
+
+
+@dataclass
+class ModelSpec:
+    """A model to evaluate: a local checkpoint or adapter dir, or `openai:MODEL@BASE_URL`."""
+
+    label: str
+    target: str
+
+    @classmethod
+    def parse(cls, text: str) -> "ModelSpec":
+        """`[LABEL=]PATH` or `[LABEL=]openai:MODEL@BASE_URL`."""
+        label, sep, target = text.partition("=")
+        if not sep or target.startswith("//") or ":" in label:
+            label, target = "", text
+        if not label:
+            label = target.split("@")[0].removeprefix("openai:") if target.startswith("openai:") else Path(target).name
+        return cls(label or target, target)
+
+    @property
+    def remote(self) -> tuple[str, str] | None:
+        """(model, base_url) for an OpenAI-compatible target."""
+        if not self.target.startswith("openai:"):
+            return None
+        model, sep, url = self.target[len("openai:"):].partition("@")
+        if not sep or not model or not url:
+            raise ConfigError(f"--model {self.target!r}: expected openai:MODEL@BASE_URL")
+        return model, url
+
+
+def generate_local(target: str, tasks: list[dict], max_new_tokens: int, temperature: float, batch_size: int,
+                   seed: int, max_prompt_tokens: int) -> list[dict]:
+    """Batched generation with transformers; an adapter dir is loaded onto its base model."""
+    import json
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(target)
+    if not path.exists():
+        raise InputError("model path not found", target)
+    adapter = path / "adapter_config.json"
+    if adapter.exists():
+        from peft import PeftModel
+
+        base = json.loads(adapter.read_text())["base_model_name_or_path"]
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), str(path))
+    else:
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.eval()
+    torch.manual_seed(seed)
+    turns = []
+    for start in range(0, len(tasks), batch_size):
+        batch = tasks[start:start + batch_size]
+        prompts = []
+        for task in batch:
+            ids = tokenizer.apply_chat_template(task["messages"], add_generation_prompt=True, tokenize=True)
+            ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+            prompts.append(ids[-max_prompt_tokens:])
+        width = max(len(ids) for ids in prompts)
+        input_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(ids)) + ids for ids in prompts])
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts])
+        with torch.no_grad():
+            output = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=max_new_tokens,
+                                    do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
+                                    top_p=None, top_k=None, pad_token_id=tokenizer.pad_token_id,
+                                    eos_token_id=tokenizer.eos_token_id)
+        for row in output[:, width:]:
+            turns.append({"role": "assistant", "content": tokenizer.decode(row, skip_special_tokens=True).strip()})
+    return turns
+
+
+def generate_remote(model: str, base_url: str, tasks: list[dict], max_new_tokens: int, temperature: float,
+                    cache_path: Path) -> list[dict]:
+    """The next turns from an OpenAI-compatible server, through the same client as `prefkit generate`."""
+    from prefkit.teacher.cache import ResponseCache
+    from prefkit.teacher.client import Teacher, TeacherConfig
+
+    config = TeacherConfig(base_url=base_url, model=model, temperature=temperature, max_tokens=max_new_tokens,
+                           concurrency=8)
+
+    async def run() -> list[dict]:
+        cache = ResponseCache(cache_path)
+        try:
+            async with Teacher(config, cache) as teacher:
+                await teacher.preflight()
+                answers = await asyncio.gather(*(teacher.complete(task["messages"]) for task in tasks))
+        finally:
+            cache.close()
+        return [answer[0].message for answer in answers]
+
+    return asyncio.run(run())
+
+
+def score_turns(tasks: list[dict], turns: list[dict], format_name: str, scorer: Scorer) -> list[dict]:
+    """Per-turn measures: validity, filler, thought tokens, repeated action, agreement with the reference."""
+    rows = []
+    for task, turn in zip(tasks, turns):
+        spec = ActionSpec.model_validate((task.get("meta") or {}).get("action_spec") or {})
+        score = scorer.score(format_name, turn, spec, previous_assistant(task["messages"]))
+        reference = (task.get("meta") or {}).get("reference")
+        agreement = None
+        if reference:
+            expected = parse_turn(format_name, reference, spec)
+            if expected.action is not None:
+                agreement = float(score.parsed.action is not None and score.parsed.action.key == expected.action.key)
+        rows.append({"task_id": task["id"], "turn": turn, "violations": score.parsed.codes,
+                     "format_valid": float(score.parsed.valid), "filler": float(bool(score.filler)),
+                     "thought_tokens": float(score.thought_tokens),
+                     "repeated_action": float(score.repeats_previous_action), "reference_agreement": agreement})
+    return rows
+
+
+def bootstrap(values: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[float, float]:
+    """95% percentile interval of the mean."""
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    index = rng.integers(0, len(values), size=(resamples, len(values)))
+    means = values[index].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def summarise(scored: dict[str, list[dict]], resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Means with intervals per model, and paired differences of each model against the first."""
+    rng = np.random.default_rng(seed)
+    labels = list(scored)
+    out: dict[str, Any] = {"models": {}, "differences": {}}
+    for label in labels:
+        metrics = {}
+        for metric in METRICS:
+            values = np.array([row[metric] for row in scored[label] if row[metric] is not None], dtype=float)
+            low, high = bootstrap(values, resamples, rng)
+            metrics[metric] = {"mean": float(values.mean()) if len(values) else None, "low": low, "high": high,
+                               "n": int(len(values))}
+        out["models"][label] = metrics
+    first = labels[0]
+    for label in labels[1:]:
+        differences = {}
+        for metric in METRICS:
+            pairs = [(a[metric], b[metric]) for a, b in zip(scored[first], scored[label])
+                     if a[metric] is not None and b[metric] is not None]
+            if not pairs:
+                continue
+            delta = np.array([b - a for a, b in pairs], dtype=float)
+            low, high = bootstrap(delta, resamples, rng)
+            differences[metric] = {"mean": float(delta.mean()), "low": low, "high": high, "n": len(pairs)}
+        out["differences"][f"{label} - {first}"] = differences
+    return out
+
+
+def write_report(out_dir: Path, report: dict[str, Any]) -> None:
+    """report.json, report.md and chart.png."""
+    write_json(out_dir / "report.json", report)
+    (out_dir / "report.md").write_text(markdown(report), encoding="utf-8")
+    chart(report, out_dir / "chart.png")
+
+
+def _cell(entry: dict) -> str:
+    if entry.get("mean") is None:
+        return "-"
+    return f"{entry['mean']:.3f} [{entry['low']:.3f}, {entry['high']:.3f}]"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The side-by-side table, with differences, as Markdown."""
+    labels = list(report["models"])
+    diffs = list(report["differences"])
+    lines = [f"Tasks: {report['tasks']}; format: `{report['format']}`; sampling temperature {report['temperature']}; "
+             "mean [95% bootstrap interval].", "",
+             "| measure | " + " | ".join(labels) + "".join(f" | {d}" for d in diffs) + " |",
+             "|---" * (1 + len(labels) + len(diffs)) + "|"]
+    for metric in METRICS:
+        cells = [_cell(report["models"][label][metric]) for label in labels]
+        cells += [_cell(report["differences"][d].get(metric, {})) for d in diffs]
+        lines.append(f"| {LABELS[metric]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(report: dict[str, Any], path: Path) -> None:
+    """Grouped bars with 95% intervals for the rates, and thought tokens on their own axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(report["models"])
+    figure, (rates, tokens) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 1]})
+    width = 0.8 / len(labels)
+    for number, label in enumerate(labels):
+        metrics = report["models"][label]
+        means = [metrics[m]["mean"] if metrics[m]["mean"] is not None else 0 for m in RATE_METRICS]
+        errors = [[max(0, mean - (metrics[m]["low"] if metrics[m]["mean"] is not None else 0)) for m, mean in zip(RATE_METRICS, means)],
+                  [max(0, (metrics[m]["high"] if metrics[m]["mean"] is not None else 0) - mean) for m, mean in zip(RATE_METRICS, means)]]
+        positions = [i + number * width for i in range(len(RATE_METRICS))]
+        rates.bar(positions, means, width, yerr=errors, capsize=3, label=label)
+        thought = metrics["thought_tokens"]
+        tokens.bar([number], [thought["mean"] or 0], 0.6,
+                   yerr=[[max(0, (thought["mean"] or 0) - thought["low"])], [max(0, thought["high"] - (thought["mean"] or 0))]],
+                   capsize=3)
+    rates.set_xticks([i + width * (len(labels) - 1) / 2 for i in range(len(RATE_METRICS))])
+    rates.set_xticklabels(["format-valid", "filler", "repeated action", "agrees with ref."])
+    rates.set_ylim(0, 1.05)
+    rates.set_title("rates (95% bootstrap intervals)")
+    rates.legend()
+    tokens.set_xticks(range(len(labels)))
+    tokens.set_xticklabels(labels, rotation=20)
+    tokens.set_title("mean thought tokens")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def evaluate(models: list[ModelSpec], tasks: list[dict], format_name: str, out_dir: Path, max_new_tokens: int = 96,
+             temperature: float = 0.0, batch_size: int = 16, seed: int = 0, max_prompt_tokens: int = 2048,
+             verbosity: VerbosityConfig | None = None, progress=None) -> dict[str, Any]:
+    """Generate, score, summarise and write everything under `out_dir`; returns the report."""
+    if not models:
+        raise ConfigError("give at least one --model")
+    labels = [model.label for model in models]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"model labels must differ ({', '.join(labels)}); name them LABEL=PATH")
+    for model in models:
+        model.remote  # validates the openai: form before any work
+    scorer = Scorer(verbosity)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scored: dict[str, list[dict]] = {}
+    for model in models:
+        remote = model.remote
+        if remote:
+            turns = generate_remote(remote[0], remote[1], tasks, max_new_tokens, temperature,
+                                    out_dir / f"cache-{model.label}.sqlite")
+        else:
+            turns = generate_local(model.target, tasks, max_new_tokens, temperature, batch_size, seed, max_prompt_tokens)
+        scored[model.label] = score_turns(tasks, turns, format_name, scorer)
+        write_jsonl(out_dir / f"turns-{model.label}.jsonl", scored[model.label])
+        if progress:
+            progress(model.label)
+    report = {"tasks": len(tasks), "format": format_name, "temperature": temperature,
+              "models_evaluated": {m.label: m.target for m in models}, **summarise(scored, seed=seed)}
+    write_report(out_dir, report)
+    return report

@@ -1,0 +1,85 @@
+"""`prefkit eval`: local tiny models and the stand-in OpenAI server, scored with the filter's rules."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from prefkit.cli import cli
+from prefkit.evaluate import ModelSpec, summarise
+from prefkit.jsonl import write_jsonl
+from prefkit.teacher.standin import Behaviour, StandinServer
+from tests.conftest import tasks_of
+
+
+@pytest.fixture()
+def eval_tasks(tmp_path, corpus_tasks):
+    path = tmp_path / "tasks.jsonl"
+    write_jsonl(path, tasks_of(corpus_tasks, "alfworld")[:12])
+    return path
+
+
+def test_remote_model_through_the_openai_client(tmp_path, eval_tasks):
+    def responder(body, index):
+        good = "chatty" not in body["model"]
+        return "go to cabinet 1" if good else "Certainly! I'd be happy to help. Let me look around."
+
+    with StandinServer(Behaviour(models=("good", "chatty"), responder=responder)) as server:
+        result = CliRunner().invoke(cli, ["eval", "--model", f"openai:chatty@{server.url}", "--model",
+                                          f"openai:good@{server.url}", "--tasks", str(eval_tasks), "--format",
+                                          "alfworld", "--out", str(tmp_path / "rep"), "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["models"]["chatty"]["format_valid"]["mean"] == 0.0
+    assert report["models"]["good"]["format_valid"]["mean"] == 1.0
+    assert report["models"]["chatty"]["filler"]["mean"] == 1.0
+    diff = report["differences"]["good - chatty"]
+    assert diff["format_valid"]["mean"] == 1.0 and diff["filler"]["mean"] == -1.0
+    for name in ("report.json", "report.md", "chart.png", "turns-good.jsonl", "turns-chatty.jsonl"):
+        assert (tmp_path / "rep" / name).exists()
+    turns = [json.loads(line) for line in (tmp_path / "rep" / "turns-good.jsonl").read_text().splitlines()]
+    assert len(turns) == 12 and turns[0]["turn"]["content"] == "go to cabinet 1"
+    assert "format-valid rate" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_local_checkpoint_and_adapter_dir(tmp_path, eval_tasks):
+    pytest.importorskip("trl")
+    from tests.train.conftest import PAIRS, write_config
+
+    from prefkit.jsonl import read_jsonl
+    from prefkit.train.tiny import build_tiny_model, texts_of_pairs
+
+    model = build_tiny_model(tmp_path / "m", texts_of_pairs(read_jsonl(PAIRS)), hidden_size=32, heads=2, kv_heads=1,
+                             intermediate_size=64, vocab_size=600)
+    pairs = tmp_path / "p.jsonl"
+    pairs.write_text("".join(line + "\n" for line in PAIRS.read_text().splitlines()[:16]))
+    config = write_config(tmp_path / "c.yaml", model, pairs, tmp_path / "adapter", eval_split=0, max_steps=2,
+                          max_length=1024)
+    assert CliRunner().invoke(cli, ["dpo", "--config", str(config), "-q"]).exit_code == 0
+    result = CliRunner().invoke(cli, ["eval", "--model", f"base={model}", "--model", f"tuned={tmp_path / 'adapter'}",
+                                      "--tasks", str(eval_tasks), "--format", "alfworld", "--out", str(tmp_path / "r"),
+                                      "--max-new-tokens", "8", "--temperature", "1.0", "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report["models"]) == {"base", "tuned"} and report["tasks"] == 12
+    assert report["models"]["base"]["format_valid"]["n"] == 12
+
+
+def test_model_spec_parsing():
+    assert ModelSpec.parse("after=runs/x/adapter") == ModelSpec("after", "runs/x/adapter")
+    assert ModelSpec.parse("runs/x/adapter").label == "adapter"
+    spec = ModelSpec.parse("openai:qwen3@http://localhost:8000/v1")
+    assert spec.label == "qwen3" and spec.remote == ("qwen3", "http://localhost:8000/v1")
+
+
+def test_bootstrap_intervals_and_paired_difference():
+    a = [{"format_valid": float(i % 2), "filler": 0.0, "thought_tokens": 3.0, "repeated_action": 0.0,
+          "reference_agreement": None} for i in range(200)]
+    b = [dict(row, format_valid=1.0) for row in a]
+    report = summarise({"a": a, "b": b}, resamples=500)
+    valid = report["models"]["a"]["format_valid"]
+    assert valid["low"] < 0.5 < valid["high"] and valid["high"] - valid["low"] < 0.2
+    assert report["differences"]["b - a"]["format_valid"]["mean"] == pytest.approx(0.5)
+    assert report["models"]["a"]["reference_agreement"]["mean"] is None
+    assert np.isclose(report["models"]["b"]["format_valid"]["low"], 1.0)
