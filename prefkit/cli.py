@@ -517,3 +517,39 @@ def run_command(recipe_path: Path, run_dir: Path | None, from_stage: str | None,
     report = run_dir / "eval" / "report.md"
     if report.exists():
         console.print(f"report: {report}")
+
+
+@cli.command("demo-model")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Where the model goes.")
+@click.option("--tasks", "tasks_path", type=click.Path(path_type=Path),
+              help="Tasks with meta.reference to learn from [default: the bundled ALFWorld ReAct trajectories].")
+@click.option("--epochs", default=3.0, show_default=True, help="SFT epochs.")
+@click.option("--sloppy-share", default=0.5, show_default=True, help="Share of turns replaced by sloppy versions.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("-q", "--quiet", is_flag=True)
+def demo_model_command(out_dir: Path, tasks_path: Path | None, epochs: float, sloppy_share: float, seed: int,
+                       quiet: bool) -> None:
+    """Build a tiny Qwen3 from scratch and train it briefly (SFT, CPU) on real turns mixed with sloppy ones.
+
+    Before DPO it produces both disciplined and sloppy turns: a toy to watch the mechanism work, not an agent.
+
+    \b
+    Example:
+      prefkit demo-model --out runs/demo-model
+    """
+    from prefkit.train import require_train_extra
+
+    require_train_extra()
+    _quiet_training_libraries(quiet)
+    from prefkit.generate import read_tasks
+    from prefkit.train.demo_model import build_demo_model
+    from prefkit.trajectories import load_tasks
+
+    if tasks_path:
+        tasks = read_tasks(tasks_path)
+    else:
+        root = Path(__file__).resolve().parents[1] / "data" / "corpus" / "react"
+        tasks = [t for t in load_tasks(root / "alfworld_3prompts.json", "alfworld-react")
+                 if sum(len(m["content"]) for m in t["messages"]) <= 2000]
+    path = build_demo_model(out_dir, tasks, epochs=epochs, sloppy_share=sloppy_share, seed=seed, quiet=quiet)
+    console.print(f"demo model -> {path}")

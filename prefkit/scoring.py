@@ -25,6 +25,7 @@ DEFAULT_FILLER_PHRASES = (
 )
 
 _TOKEN = re.compile(r"[^\s.,!?;:\"()\[\]{}*`]+")
+_OPENER = re.compile(r"\s*(certainly|sure|absolutely|of course|great|okay|ok|alright|hello|hi there|gladly)\s*[.!,:;\-—]")
 _PUNCT = ".,!?;:\"'()[]{}*`"
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 _LABEL = re.compile(r"^[ \t>]*(?:thought|think|action|final answer|observation)(?: \d+)?[ \t]*:[ \t]*", re.I | re.M)
@@ -41,6 +42,7 @@ class VerbosityConfig(BaseModel):
         description="Chit-chat phrases (case-insensitive); replaces the default English list.",
     )
     extra_filler_phrases: list[str] = Field(default_factory=list, description="Phrases added to `filler_phrases`.")
+    flag_openers: bool = Field(True, description="Count a turn opening with a pleasantry (\"Sure.\", \"Certainly,\") as filler.")
     max_thought_tokens: int = Field(150, ge=1, description="Token budget of the reasoning before the action.")
     min_sentence_words: int = Field(4, ge=1, description="Sentences shorter than this are not counted as repeats.")
     max_repeated_sentences: int = Field(0, ge=0, description="Sentences allowed to occur more than once in a turn.")
@@ -106,8 +108,15 @@ class Scorer:
         self._first_words = frozenset(self._by_first)
 
     def filler_phrases(self, text: str) -> list[str]:
-        """Filler phrases found in `text` (whole words, case-insensitive), longest match first."""
+        """Filler phrases found in `text` (whole words, case-insensitive), longest match first; a turn that
+        opens with a pleasantry ("Sure.", "Certainly,", "Great -") counts it too, whatever the punctuation."""
         lowered = text.lower()
+        opener = _OPENER.match(lowered)
+        if opener and self.config.flag_openers:
+            return [opener.group(1), *self._phrases_in(lowered[opener.end():])]
+        return self._phrases_in(lowered)
+
+    def _phrases_in(self, lowered: str) -> list[str]:
         if self._first_words.isdisjoint(_TOKEN.findall(lowered)):
             return []  # the common case for a disciplined turn, decided at C speed
         raw = lowered.split()

@@ -59,3 +59,10 @@ def test_text_after_the_action():
 
 def test_rejected_may_be_verbose():
     assert reasons_of([pair(rejected=CHATTY * 3)])[0] == []
+
+
+def test_pleasantry_opener_counts_as_filler_whatever_the_punctuation():
+    assert "verbosity.filler_phrase" in only("Sure. I will query the table." + ACTION)
+    assert "verbosity.filler_phrase" in only("Certainly, querying." + ACTION)
+    assert only("Surely the id column matters." + ACTION) == []
+    assert only("Sure. I will query the table." + ACTION, verbosity={"flag_openers": False}) == []
