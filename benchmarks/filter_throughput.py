@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from prefkit.records import ensure_pair_id
+
 WORDS = ("table row column value query filter join count answer search drawer cabinet fridge apple mug find "
          "take open check result list first second need next then look match name id year total").split()
 
@@ -50,8 +52,9 @@ def make_pair(rng: random.Random, i: int) -> dict:
         good = f"<thought>{thought}</thought>\n<execute>print(sum(range({i})))</execute>"
     bad = f"Certainly! I'd be happy to help. {thought} {thought} I hope this helps!"
     chosen, rejected = (good, bad) if rng.random() < 0.8 else (bad, good)
-    return {"prompt": prompt, "chosen": [{"role": "assistant", "content": chosen}],
-            "rejected": [{"role": "assistant", "content": rejected}], "meta": {"format": fmt, "domain": "bench"}}
+    row = {"prompt": prompt, "chosen": [{"role": "assistant", "content": chosen}],
+           "rejected": [{"role": "assistant", "content": rejected}], "meta": {"format": fmt, "domain": "bench"}}
+    return ensure_pair_id(row)  # pairs from `prefkit generate` carry their id
 
 
 def make_pairs(n: int, seed: int = 0) -> list[dict]:
@@ -60,7 +63,8 @@ def make_pairs(n: int, seed: int = 0) -> list[dict]:
     for index in range(0, n, 50):  # 2% near-duplicates
         twin = copy.deepcopy(rows[index])
         twin["rejected"][0]["content"] = twin["rejected"][0]["content"].replace("Certainly!", "certainly,")
-        rows[(index + 25) % n] = twin
+        twin["id"] = None
+        rows[(index + 25) % n] = ensure_pair_id(twin)
     return rows
 
 

@@ -54,6 +54,9 @@ class PairFilter(Filter):
 
 
 def _similarity(a: list[str], b: list[str]) -> float:
+    if min(len(a), len(b)) < 0.5 * max(len(a), len(b)):
+        # Bigram sets this different in size cannot be near-identical at any useful threshold: skip the sets.
+        return min(len(a), len(b)) / max(len(a), len(b))
     grams_a, grams_b = set(zip(a, a[1:])) or set(a), set(zip(b, b[1:])) or set(b)
     union = grams_a | grams_b
     return len(grams_a & grams_b) / len(union) if union else 1.0

@@ -3,6 +3,8 @@ near-duplicates among the survivors, write kept and dropped pairs and a report."
 
 from __future__ import annotations
 
+import gc
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -90,11 +92,25 @@ def run_filters(rows: list[dict], config: FilterConfig, format_override: str | N
     under `meta.filter` (reasons, per-side scores) and no other key is touched."""
     scorer = Scorer(config.verbosity)
     filters = build_filters(config)
+    # The loop allocates millions of small objects and frees none of them: the cyclic GC would scan the
+    # growing heap again and again for nothing (about a fifth of the run time at 100k pairs).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(rows, config, format_override, progress, scorer, filters)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _run(rows: list[dict], config: FilterConfig, format_override: str | None,
+         progress: Callable[[int], None] | None, scorer: Scorer, filters: list[Filter]) -> FilterResult:
     reasons: Counter[str] = Counter()
     seconds: dict[str, float] = {}
     items: list[PairItem] = []
     started = time.perf_counter()
     base_specs: dict[str, ActionSpec] = {}
+    merged_specs: dict[tuple[str, str], ActionSpec] = {}
     for number, row in enumerate(rows):
         ensure_pair_id(row)
         meta = row.get("meta") or {}
@@ -103,7 +119,10 @@ def run_filters(rows: list[dict], config: FilterConfig, format_override: str | N
         if spec is None:
             spec = base_specs[format_name] = config.formats.get(format_name, ActionSpec())
         if meta.get("action_spec"):
-            spec = spec.merged(meta["action_spec"])
+            key = (format_name, json.dumps(meta["action_spec"], sort_keys=True))
+            if key not in merged_specs:
+                merged_specs[key] = spec.merged(meta["action_spec"])
+            spec = merged_specs[key]
         item = PairItem(row=row, format=format_name, spec=spec, scorer=scorer)
         for rule in filters:
             item.reasons.extend(rule.judge(item))

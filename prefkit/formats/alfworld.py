@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from prefkit.formats.base import Action, ActionSpec, ParsedTurn, compiled_pattern
+from prefkit.formats.base import Action, ActionSpec, ParsedTurn, begin, compiled_pattern
 
 NAME = "alfworld"
 
@@ -39,11 +39,10 @@ _THINK = re.compile(r"think\s*:\s*(.*)", re.I | re.S)
 
 def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
     """Parse one assistant turn in either ALFWorld dialect."""
-    turn = ParsedTurn(format=NAME)
-    text = (message.get("content") or "").strip()
-    if not text:
-        turn.fail("empty", "the turn is empty")
+    turn, text = begin(NAME, message)
+    if not turn.valid:
         return turn
+    text = text.strip()
     style = spec.style or ("agentbench" if _AGENTBENCH_LABEL.search(text) else "react")
     if style == "agentbench":
         _parse_agentbench(turn, text, spec)

@@ -61,6 +61,15 @@ class ParsedTurn:
         return [violation.code for violation in self.violations]
 
 
+def begin(format_name: str, message: dict) -> tuple[ParsedTurn, str]:
+    """A fresh parse result and the message's text; an empty text is already recorded as a violation."""
+    turn = ParsedTurn(format=format_name)
+    text = message.get("content") or ""
+    if not text.strip():
+        turn.fail("empty", "the turn is empty")
+    return turn, text
+
+
 class ActionSpec(BaseModel):
     """Which actions a task allows and what their arguments must look like (from the task or the recipe)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from prefkit.formats.base import Action, ActionSpec, ParsedTurn
+from prefkit.formats.base import Action, ActionSpec, ParsedTurn, begin
 
 NAME = "codeact"
 
@@ -18,10 +18,8 @@ _FENCE = re.compile(r"```")
 
 def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
     """Parse one assistant turn in the CodeAct format."""
-    turn = ParsedTurn(format=NAME)
-    text = message.get("content") or ""
-    if not text.strip():
-        turn.fail("empty", "the turn is empty")
+    turn, text = begin(NAME, message)
+    if not turn.valid:
         return turn
     for tag in _TAGS:
         opened, closed = len(_OPEN[tag].findall(text)), len(_CLOSE[tag].findall(text))

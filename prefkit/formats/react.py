@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 
-from prefkit.formats.base import Action, ActionSpec, ParsedTurn
+from prefkit.formats.base import Action, ActionSpec, ParsedTurn, begin
 
 NAME = "react"
 
@@ -30,10 +30,8 @@ _ANSWER_WORDS = ("Answer", "Finish")
 
 def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
     """Parse one assistant turn in the ReAct / DBBench format."""
-    turn = ParsedTurn(format=NAME)
-    text = message.get("content") or ""
-    if not text.strip():
-        turn.fail("empty", "the turn is empty")
+    turn, text = begin(NAME, message)
+    if not turn.valid:
         return turn
     lines = list(_ACTION_LINE.finditer(text))
     if not lines:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from prefkit.formats.base import Action, ActionSpec, ParsedTurn
+from prefkit.formats.base import Action, ActionSpec, ParsedTurn, begin
 
 NAME = "xml-react"
 
@@ -21,10 +21,8 @@ _TAG = re.compile(r"</?(node|next_node|content)>")
 
 def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
     """Parse one assistant turn in the XML node format."""
-    turn = ParsedTurn(format=NAME)
-    text = message.get("content") or ""
-    if not text.strip():
-        turn.fail("empty", "the turn is empty")
+    turn, text = begin(NAME, message)
+    if not turn.valid:
         return turn
     tags = [match.group(0) for match in _TAG.finditer(text)]
     for name in ("node", "next_node", "content"):
