@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
-OUT    ?= demo-out
+OUT    ?= runs/quickstart
 
 .PHONY: setup demo test bench clean
 
@@ -17,11 +17,7 @@ $(VENV)/.prefkit-setup: pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/prefkit tasks data/corpus/react/alfworld_3prompts.json --from alfworld-react --out $(OUT)/tasks.jsonl
-	$(VENV)/bin/prefkit generate $(OUT)/tasks.jsonl --strategy corrupt --out $(OUT)/candidates.jsonl
-	$(VENV)/bin/prefkit filter $(OUT)/candidates.jsonl --out $(OUT)/curated.jsonl --report $(OUT)/filter-report.json --plots $(OUT)/plots
-	$(VENV)/bin/prefkit dpo --config configs/dpo/tiny-cpu.yaml --set model=$(OUT)/tiny-base --output-dir $(OUT)/adapter
-	@echo "demo done: curated pairs in $(OUT)/curated.jsonl (report $(OUT)/filter-report.json), adapter in $(OUT)/adapter"
+	$(VENV)/bin/prefkit run pipelines/quickstart.yaml --run-dir $(OUT)
 
 test: setup
 	$(PY) -m pytest -q
@@ -32,4 +28,4 @@ bench: setup
 	$(PY) benchmarks/dpo_overhead.py
 
 clean:
-	rm -rf $(VENV) $(OUT) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache

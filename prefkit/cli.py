@@ -440,10 +440,12 @@ def merge_command(adapter_dir: Path, out_dir: Path, base: str | None) -> None:
 @click.option("--temperature", default=0.0, show_default=True, help="0 = greedy.")
 @click.option("--batch-size", default=16, show_default=True, help="Local generation batch size.")
 @click.option("--seed", default=0, show_default=True, help="Sampling and bootstrap seed.")
+@click.option("--samples", default=1, show_default=True, help="Turns sampled per task (needs --temperature > 0).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No table.")
 def eval_command(models: tuple[str, ...], tasks_path: Path, format_name: str, out_dir: Path, limit: int | None,
-                 max_new_tokens: int, temperature: float, batch_size: int, seed: int, as_json: bool, quiet: bool) -> None:
+                 max_new_tokens: int, temperature: float, batch_size: int, seed: int, samples: int, as_json: bool,
+                 quiet: bool) -> None:
     """Generate next turns with each model and score them with the filter's rules, side by side.
 
     Writes report.json, report.md, chart.png and turns-LABEL.jsonl (every generated turn) to OUT.
@@ -466,12 +468,12 @@ def eval_command(models: tuple[str, ...], tasks_path: Path, format_name: str, ou
 
             require_train_extra()
     tasks = read_tasks(tasks_path)[:limit] if limit else read_tasks(tasks_path)
-    if not quiet:
-        import transformers
-
-        transformers.logging.set_verbosity_error()
+    try:
+        _quiet_training_libraries(quiet)
+    except ImportError:
+        pass  # remote models only: the core install is enough
     report = evaluate(specs, tasks, format_name, out_dir, max_new_tokens=max_new_tokens, temperature=temperature,
-                      batch_size=batch_size, seed=seed,
+                      batch_size=batch_size, seed=seed, samples=samples,
                       progress=None if quiet else (lambda label: console.print(f"scored {label}")))
     if as_json:
         click.echo(json.dumps(report, indent=2))

@@ -99,7 +99,7 @@ def generate_local(target: str, tasks: list[dict], max_new_tokens: int, temperat
 
 
 def generate_remote(model: str, base_url: str, tasks: list[dict], max_new_tokens: int, temperature: float,
-                    cache_path: Path) -> list[dict]:
+                    cache_path: Path, samples: int = 1) -> list[dict]:
     """The next turns from an OpenAI-compatible server, through the same client as `prefkit generate`."""
     from prefkit.teacher.cache import ResponseCache
     from prefkit.teacher.client import Teacher, TeacherConfig
@@ -112,10 +112,10 @@ def generate_remote(model: str, base_url: str, tasks: list[dict], max_new_tokens
         try:
             async with Teacher(config, cache) as teacher:
                 await teacher.preflight()
-                answers = await asyncio.gather(*(teacher.complete(task["messages"]) for task in tasks))
+                answers = await asyncio.gather(*(teacher.complete(task["messages"], n=samples) for task in tasks))
         finally:
             cache.close()
-        return [answer[0].message for answer in answers]
+        return [answer.message for per_task in answers for answer in per_task]
 
     return asyncio.run(run())
 
@@ -137,6 +137,22 @@ def score_turns(tasks: list[dict], turns: list[dict], format_name: str, scorer: 
                      "thought_tokens": float(score.thought_tokens),
                      "repeated_action": float(score.repeats_previous_action), "reference_agreement": agreement})
     return rows
+
+
+def per_task(rows: list[dict], samples: int) -> list[dict]:
+    """Average the measures of each task's samples, so intervals resample tasks, not correlated samples."""
+    if samples == 1:
+        return rows
+    merged = []
+    for start in range(0, len(rows), samples):
+        group = rows[start:start + samples]
+        row = {"task_id": group[0]["task_id"], "turns": [g["turn"] for g in group],
+               "violations": [g["violations"] for g in group]}
+        for metric in METRICS:
+            values = [g[metric] for g in group if g[metric] is not None]
+            row[metric] = sum(values) / len(values) if values else None
+        merged.append(row)
+    return merged
 
 
 def bootstrap(values: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[float, float]:
@@ -193,8 +209,9 @@ def markdown(report: dict[str, Any]) -> str:
     """The side-by-side table, with differences, as Markdown."""
     labels = list(report["models"])
     diffs = list(report["differences"])
-    lines = [f"Tasks: {report['tasks']}; format: `{report['format']}`; sampling temperature {report['temperature']}; "
-             "mean [95% bootstrap interval].", "",
+    lines = [f"Tasks: {report['tasks']} ({report.get('samples_per_task', 1)} samples each, averaged per task); "
+             f"format: `{report['format']}`; sampling temperature {report['temperature']}; "
+             "mean [95% bootstrap interval over tasks].", "",
              "| measure | " + " | ".join(labels) + "".join(f" | {d}" for d in diffs) + " |",
              "|---" * (1 + len(labels) + len(diffs)) + "|"]
     for metric in METRICS:
@@ -240,7 +257,7 @@ def chart(report: dict[str, Any], path: Path) -> None:
 
 def evaluate(models: list[ModelSpec], tasks: list[dict], format_name: str, out_dir: Path, max_new_tokens: int = 96,
              temperature: float = 0.0, batch_size: int = 16, seed: int = 0, max_prompt_tokens: int = 2048,
-             verbosity: VerbosityConfig | None = None, progress=None) -> dict[str, Any]:
+             verbosity: VerbosityConfig | None = None, progress=None, samples: int = 1) -> dict[str, Any]:
     """Generate, score, summarise and write everything under `out_dir`; returns the report."""
     if not models:
         raise ConfigError("give at least one --model")
@@ -252,18 +269,22 @@ def evaluate(models: list[ModelSpec], tasks: list[dict], format_name: str, out_d
     scorer = Scorer(verbosity)
     out_dir.mkdir(parents=True, exist_ok=True)
     scored: dict[str, list[dict]] = {}
+    if samples > 1 and temperature == 0:
+        raise ConfigError("several samples per task need a temperature above 0")
+    expanded = [task for task in tasks for _ in range(samples)]
     for model in models:
         remote = model.remote
         if remote:
             turns = generate_remote(remote[0], remote[1], tasks, max_new_tokens, temperature,
-                                    out_dir / f"cache-{model.label}.sqlite")
+                                    out_dir / f"cache-{model.label}.sqlite", samples)
         else:
-            turns = generate_local(model.target, tasks, max_new_tokens, temperature, batch_size, seed, max_prompt_tokens)
-        scored[model.label] = score_turns(tasks, turns, format_name, scorer)
+            turns = generate_local(model.target, expanded, max_new_tokens, temperature, batch_size, seed,
+                                   max_prompt_tokens)
+        scored[model.label] = per_task(score_turns(expanded, turns, format_name, scorer), samples)
         write_jsonl(out_dir / f"turns-{model.label}.jsonl", scored[model.label])
         if progress:
             progress(model.label)
-    report = {"tasks": len(tasks), "format": format_name, "temperature": temperature,
+    report = {"tasks": len(tasks), "samples_per_task": samples, "format": format_name, "temperature": temperature,
               "models_evaluated": {m.label: m.target for m in models}, **summarise(scored, seed=seed)}
     write_report(out_dir, report)
     return report

@@ -74,6 +74,7 @@ class EvalStage(BaseModel):
     max_new_tokens: int = Field(64, ge=1, description="Most tokens a generated turn may have.")
     batch_size: int = Field(16, ge=1, description="Generation batch size.")
     limit: int | None = Field(None, ge=1, description="At most this many held-out tasks.")
+    samples: int = Field(1, ge=1, description="Turns sampled per task (averaged per task in the report).")
     seed: int = Field(0, description="Sampling and bootstrap seed.")
 
 

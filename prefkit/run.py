@@ -261,7 +261,8 @@ class Runner:
         tasks = read_tasks(self.path("eval-tasks.jsonl"))[: config.limit] if config.limit else read_tasks(self.path("eval-tasks.jsonl"))
         models = [ModelSpec("before", str(self.dpo_config.model)), ModelSpec("after", str(self.path("adapter")))]
         report = evaluate(models, tasks, config.format, self.path("eval"), max_new_tokens=config.max_new_tokens,
-                          temperature=config.temperature, batch_size=config.batch_size, seed=config.seed)
+                          temperature=config.temperature, batch_size=config.batch_size, seed=config.seed,
+                          samples=config.samples)
         before, after = report["models"]["before"], report["models"]["after"]
         return {"format-valid": f"{before['format_valid']['mean']:.2f} -> {after['format_valid']['mean']:.2f}",
                 "filler": f"{before['filler']['mean']:.2f} -> {after['filler']['mean']:.2f}"}
