@@ -68,7 +68,11 @@ def generate_local(target: str, tasks: list[dict], max_new_tokens: int, temperat
         from peft import PeftModel
 
         base = json.loads(adapter.read_text())["base_model_name_or_path"]
-        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), str(path))
+        try:
+            base_model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        except OSError:
+            raise InputError(f"cannot load the base model {base!r} this adapter names", target) from None
+        model = PeftModel.from_pretrained(base_model, str(path))
     else:
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from prefkit.config import read_yaml
-from prefkit.errors import ConfigError, InputError
+from prefkit.errors import ConfigError, InputError, PrefkitError
 from prefkit.jsonl import read_jsonl, write_json, write_jsonl
 from prefkit.records import content_hash
 from prefkit.recipe import Recipe
@@ -200,7 +200,7 @@ class Runner:
                 Path(f"{out}{suffix}").unlink(missing_ok=True)
         summary = Generator(self.recipe.generate, out).run(read_tasks(self.path("tasks.jsonl")))
         if summary.failed:
-            raise InputError(f"{summary.failed} tasks failed after every retry (listed in {summary.failures_file}); "
+            raise PrefkitError(f"{summary.failed} tasks failed after every retry (listed in {summary.failures_file}); "
                              "run again to retry them")
         return {"pairs": summary.pairs + summary.already_done - summary.skipped, "skipped": summary.skipped}
 

@@ -164,7 +164,9 @@ def train(config: DPOStageConfig, source: str, resume: bool = False, quiet: bool
 
         load_kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                                                 bnb_4bit_compute_dtype=torch.bfloat16)
-    model = AutoModelForCausalLM.from_pretrained(config.model, **load_kwargs)
+    # A local base is recorded in the adapter by absolute path, so eval and merge find it from any folder.
+    source_model = str(Path(config.model).resolve()) if Path(config.model).exists() else config.model
+    model = AutoModelForCausalLM.from_pretrained(source_model, **load_kwargs)
     lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
                       target_modules=config.lora.target_modules, task_type="CAUSAL_LM")
     # No ref_model: with a peft_config TRL uses the base with the adapter disabled as the reference.
