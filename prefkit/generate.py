@@ -20,16 +20,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prefkit.appendlog import AppendLog
 from prefkit.corruptions import KINDS
-from prefkit.errors import InputError
+from prefkit.errors import InputError, TeacherError
 from prefkit.formats import ActionSpec
 from prefkit.jsonl import InvalidLines, iter_jsonl, write_jsonl
 from prefkit.records import Task, content_hash, pair_id
 from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
 from prefkit.strategies.contrastive import ContrastiveConfig, with_system
 from prefkit.strategies.corrupt import corrupt_pair
-from prefkit.strategies.sample_rank import JUDGE_PROMPT, SampleRankConfig, parse_verdict, rule_score
+from prefkit.strategies.sample_rank import (
+    JUDGE_PROMPT,
+    SampleRankConfig,
+    parse_verdict,
+    rule_score,
+)
 from prefkit.teacher.client import Answer, FatalTeacherError, Teacher, TeacherConfig
-from prefkit.errors import TeacherError
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +92,8 @@ class GenerateSummary:
     failures_file: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-able view (failures summarised to ids and errors)."""
-        return {k: v for k, v in self.__dict__.items()}
+        """JSON-able view: every count, the failed task ids with their errors, where the files are."""
+        return dict(self.__dict__)
 
 
 def read_tasks(path: str | Path, invalid: InvalidLines | None = None) -> list[dict]:

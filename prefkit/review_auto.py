@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prefkit.formats import ActionSpec, FORMATS
+from prefkit.formats import FORMATS, ActionSpec
 from prefkit.records import add_meta
 from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
 from prefkit.strategies.sample_rank import rule_score

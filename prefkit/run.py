@@ -17,8 +17,8 @@ from typing import Any
 from prefkit.config import read_yaml
 from prefkit.errors import ConfigError, InputError, PrefkitError
 from prefkit.jsonl import read_jsonl, write_json, write_jsonl
-from prefkit.records import content_hash
 from prefkit.recipe import Recipe
+from prefkit.records import content_hash
 
 STAGES = ("tasks", "generate", "filter", "review", "dpo", "eval")
 

@@ -7,6 +7,7 @@ turn means the same thing at every stage.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,15 +56,35 @@ class VerbosityConfig(BaseModel):
 
 @dataclass
 class TurnScore:
-    """The measures of one turn; `badness` turns them into per-rule numbers where higher is worse."""
+    """The measures of one turn; `badness` turns them into per-rule numbers where higher is worse.
+
+    Repetition is measured on first use: the filter needs it for every chosen turn but for a rejected
+    turn only when a rule compares the two sides, and it is the dearest measure of a chatty turn.
+    """
 
     parsed: ParsedTurn
     tokens: int
     thought_tokens: int
     filler: list[str] = field(default_factory=list)
-    repeated_sentences: int = 0
-    repeated_ngram_ratio: float = 0.0
     repeats_previous_action: bool = False
+    prose: str = ""
+    measure_repetition: Callable[[str], tuple[int, float]] | None = None
+    _repetition: tuple[int, float] | None = None
+
+    def _measured(self) -> tuple[int, float]:
+        if self._repetition is None:
+            self._repetition = self.measure_repetition(self.prose) if self.measure_repetition else (0, 0.0)
+        return self._repetition
+
+    @property
+    def repeated_sentences(self) -> int:
+        """Sentences (of enough words) that occur again in the turn."""
+        return self._measured()[0]
+
+    @property
+    def repeated_ngram_ratio(self) -> float:
+        """Share of the turn's word n-grams that are repeats."""
+        return self._measured()[1]
 
     def badness(self, config: VerbosityConfig) -> dict[str, float]:
         """How badly the turn breaks each rule (0 = not at all); used to compare chosen with rejected."""
@@ -78,18 +99,20 @@ class TurnScore:
             "trailing": float(bool(self.parsed.trailing)),
         }
 
-    def summary(self) -> dict:
-        """A compact JSON-able view, stored under `meta.filter.scores`."""
-        return {
+    def summary(self, repetition: bool = True) -> dict:
+        """A compact JSON-able view, stored under `meta.filter.scores` (repetition measures on request)."""
+        out = {
             "valid": self.parsed.valid,
             "violations": self.parsed.codes,
             "tokens": self.tokens,
             "thought_tokens": self.thought_tokens,
             "filler": self.filler,
-            "repeated_sentences": self.repeated_sentences,
-            "repeated_ngram_ratio": round(self.repeated_ngram_ratio, 3),
             "repeats_previous_action": self.repeats_previous_action,
         }
+        if repetition:
+            out["repeated_sentences"] = self.repeated_sentences
+            out["repeated_ngram_ratio"] = round(self.repeated_ngram_ratio, 3)
+        return out
 
 
 class Scorer:
@@ -149,8 +172,9 @@ class Scorer:
             tokens=len(text.split()),
             thought_tokens=len(parsed.thought.split()),
             filler=self.filler_phrases(text),
+            prose=prose,
+            measure_repetition=self._repetition,
         )
-        score.repeated_sentences, score.repeated_ngram_ratio = self._repetition(prose)
         if previous is not None and parsed.actions:
             before = parser(previous, spec)
             score.repeats_previous_action = bool(before.actions) and before.actions[0].key == parsed.actions[0].key

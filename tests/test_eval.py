@@ -45,10 +45,9 @@ def test_remote_model_through_the_openai_client(tmp_path, eval_tasks):
 
 def test_local_checkpoint_and_adapter_dir(tmp_path, eval_tasks):
     pytest.importorskip("trl")
-    from tests.train.conftest import PAIRS, write_config
-
     from prefkit.jsonl import read_jsonl
     from prefkit.train.tiny import build_tiny_model, texts_of_pairs
+    from tests.train.conftest import PAIRS, write_config
 
     model = build_tiny_model(tmp_path / "m", texts_of_pairs(read_jsonl(PAIRS)), hidden_size=32, heads=2, kv_heads=1,
                              intermediate_size=64, vocab_size=600)

@@ -7,9 +7,9 @@ import gc
 import json
 import logging
 import time
-from dataclasses import dataclass
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prefkit.config import read_yaml, validate_config
 from prefkit.filters.base import Filter, PairItem
-from prefkit.filters.decontamination import DecontaminationFilter, DecontaminationFilterConfig
+from prefkit.filters.decontamination import (
+    DecontaminationFilter,
+    DecontaminationFilterConfig,
+)
 from prefkit.filters.dedup import DedupFilterConfig, find_duplicates
 from prefkit.filters.format import FormatFilter, FormatFilterConfig
 from prefkit.filters.pair import PairFilter, PairFilterConfig
@@ -159,6 +162,8 @@ def _annotation(item: PairItem) -> dict[str, Any]:
     annotation: dict[str, Any] = {"kept": not item.reasons, "reasons": item.reasons}
     scores = {side: item.score(side) for side in ("chosen", "rejected")}
     if all(scores.values()):
-        annotation["scores"] = {side: score.summary() for side, score in scores.items()}
+        # Rejected turns are expected to be sloppy; measuring their repetition for the record alone would be
+        # the dearest part of the filter, so it is left out of their summary.
+        annotation["scores"] = {"chosen": scores["chosen"].summary(), "rejected": scores["rejected"].summary(repetition=False)}
     annotation.update(item.details)
     return annotation

@@ -37,8 +37,17 @@ class DataReport:
         return out
 
 
+def slim(row: dict) -> dict:
+    """Only what training reads: messages, the id, and the meta keys the split and length check use."""
+    meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
+    kept_meta = {key: meta[key] for key in ("domain", "action_spec") if key in meta}
+    return {"id": row.get("id"), "prompt": row["prompt"], "chosen": row["chosen"], "rejected": row["rejected"],
+            "meta": kept_meta}
+
+
 def load_pairs(paths: list[Path]) -> list[dict]:
-    """Pairs from JSONL files (precise file:line errors) or `datasets` directories."""
+    """Pairs from JSONL files (precise file:line errors) or `datasets` directories, slimmed to what training
+    reads (provenance under `meta` is not needed here and would only hold memory during training)."""
     rows: list[dict] = []
     for path in paths:
         path = Path(path)
@@ -54,9 +63,9 @@ def load_pairs(paths: list[Path]) -> list[dict]:
                     Pair.model_validate(row)
                 except ValidationError as error:
                     raise InputError(f"row {index}: {describe_validation_error(error)}", str(path)) from None
-                rows.append(dict(row))
+                rows.append(slim(dict(row)))
         else:
-            rows.extend(read_jsonl(path, Pair))
+            rows.extend(slim(row) for row in read_jsonl(path, Pair))
     return rows
 
 

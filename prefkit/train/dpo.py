@@ -4,6 +4,7 @@ the training step itself is TRL's, unchanged."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import os
@@ -15,8 +16,15 @@ from typing import Any
 from prefkit.errors import ConfigError, InputError, PrefkitError
 from prefkit.jsonl import write_json
 from prefkit.train.config import DPOStageConfig
-from prefkit.train.data import (DataReport, check_pairs, load_pairs, measure_lengths, resolve_chat_template,
-                                split_pairs, to_dataset)
+from prefkit.train.data import (
+    DataReport,
+    check_pairs,
+    load_pairs,
+    measure_lengths,
+    resolve_chat_template,
+    split_pairs,
+    to_dataset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +128,8 @@ def prepare(config: DPOStageConfig, source: str) -> tuple[Any, Any, Any, DataRep
     evaluation = to_dataset(eval_rows, config.chat_template_kwargs) if eval_rows else None
     if evaluation is None:
         args.eval_strategy = "no"
+    del rows, usable, train_rows, eval_rows
+    gc.collect()  # hand the memory of the raw rows back before the model loads
     return args, tokenizer, (train, evaluation), report
 
 

@@ -16,5 +16,5 @@ def reasons_of(rows, **config):
     from prefkit.filters.pipeline import FilterConfig, run_filters
 
     cfg = FilterConfig.model_validate({"dedup": {"enabled": False}, **config})
-    result = run_filters(rows, cfg)
+    run_filters(rows, cfg)
     return [row["meta"]["filter"]["reasons"] for row in rows]
