@@ -560,3 +560,41 @@ def demo_model_command(out_dir: Path, tasks_path: Path | None, epochs: float, sl
                  if sum(len(m["content"]) for m in t["messages"]) <= 2000]
     path = build_demo_model(out_dir, tasks, epochs=epochs, sloppy_share=sloppy_share, seed=seed, quiet=quiet)
     console.print(f"demo model -> {path}")
+
+
+@cli.group("review")
+def review_group() -> None:
+    """Human review of pairs. (The Argilla queue is not available in this version; `tui` works offline.)"""
+
+
+@review_group.command("tui")
+@click.argument("curated", metavar="CURATED.jsonl", type=click.Path(path_type=Path))
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Reviewed pairs (JSONL).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the A/B order per pair.")
+def review_tui_command(curated: Path, out_path: Path, seed: int) -> None:
+    """Review pairs one at a time in the terminal: A/B in random order, keys a/b/t/x/s/u/q.
+
+    Every answer is saved at once (OUT.decisions); run the same command again to resume. "B better" swaps
+    chosen and rejected; ties and both-bad pairs are left out of OUT.
+
+    \b
+    Example:
+      prefkit review tui runs/quickstart/curated.jsonl --out reviewed.jsonl
+    """
+    from prefkit.jsonl import read_jsonl
+    from prefkit.records import Pair, ensure_pair_id
+    from prefkit.review.tui import review
+
+    if _same_file(curated, out_path):
+        raise InputError("--out is the input file; choose another output", str(curated))
+    rows = [ensure_pair_id(row) for row in read_jsonl(curated, Pair)]
+
+    def ask(prompt: str) -> str:
+        console.print(prompt, end="")
+        try:
+            return input()
+        except EOFError:
+            return "q"
+
+    counts = review(rows, out_path, ask, console.print, seed)
+    console.print(f"decisions: {counts}; reviewed pairs -> {out_path}")

@@ -8,6 +8,7 @@ import hashlib
 import json
 import random
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,9 +81,11 @@ class Runner:
                 raise InputError("tasks file not found; check tasks.path", str(item))
         if recipe.generate is not None and recipe.generate.needs_teacher:
             recipe.generate.teacher.require(source)
-        if recipe.review is not None and recipe.review.mode != "auto":
-            raise ConfigError(f"{source}: review mode '{recipe.review.mode}' is not available in this version; "
-                              "use `review: {mode: auto}` or leave the review stage out")
+        if recipe.review is not None and recipe.review.mode == "argilla":
+            raise ConfigError(f"{source}: review mode 'argilla' is not available in this version; "
+                              "use `review: {mode: tui}` or `{mode: auto}`, or leave the review stage out")
+        if recipe.review is not None and recipe.review.mode == "tui" and not sys.stdin.isatty():
+            raise ConfigError(f"{source}: review mode 'tui' needs a terminal, and standard input is not one")
         if recipe.dpo is not None:
             from prefkit.train import require_train_extra
             from prefkit.train.config import load_dpo_config
@@ -216,9 +219,22 @@ class Runner:
         return {"kept": len(result.kept), "dropped": len(result.dropped)}
 
     def _run_review(self, same_key: bool) -> dict[str, Any]:
-        from prefkit.review_auto import auto_review
+        rows = read_jsonl(self.path("curated.jsonl"))
+        if self.recipe.review.mode == "tui":
+            from rich.console import Console
 
-        rows, counts = auto_review(read_jsonl(self.path("curated.jsonl")))
+            from prefkit.review.tui import review
+
+            console = Console()
+            counts = review(rows, self.path("reviewed.jsonl"), lambda prompt: console.input(prompt), console.print)
+            decided = sum(counts.values())
+            if decided < len(rows):
+                raise PrefkitError(f"review stopped with {decided} of {len(rows)} pairs decided; run again to go on "
+                                   "(every answer so far is saved)")
+            return {"pairs": len(read_jsonl(self.path("reviewed.jsonl"), allow_empty=True)), **counts}
+        from prefkit.review.auto import auto_review
+
+        rows, counts = auto_review(rows)
         write_jsonl(self.path("reviewed.jsonl"), rows)
         return {"pairs": len(rows), **{k: v for k, v in counts.items() if v}}
 

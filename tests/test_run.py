@@ -3,10 +3,12 @@
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import CliRunner
 
 from prefkit.cli import cli
+from prefkit.errors import PrefkitError
 from prefkit.recipe import Recipe
 from prefkit.run import Runner
 
@@ -80,3 +82,25 @@ def test_unavailable_review_mode_fails_before_any_work(tmp_path):
     result = CliRunner().invoke(cli, ["run", str(recipe(tmp_path, review={"mode": "argilla"})), "--run-dir", str(run_dir)])
     assert result.exit_code == 2 and "review mode 'argilla' is not available" in result.stderr
     assert not run_dir.exists()
+    result = CliRunner().invoke(cli, ["run", str(recipe(tmp_path, review={"mode": "tui"})), "--run-dir", str(run_dir)])
+    assert result.exit_code == 2 and "review mode 'tui' needs a terminal" in result.stderr
+    assert not run_dir.exists()
+
+
+def test_tui_review_stage_resumes_until_every_pair_is_decided(tmp_path, monkeypatch):
+    import sys
+
+    import rich.console
+
+    path, run_dir = recipe(tmp_path, review={"mode": "tui"}, tasks={"source": "alfworld-react", "path": str(CORPUS),
+                                                                    "limit": 3, "eval_share": 0.0}), tmp_path / "run"
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    keys = iter(["a", "q"])
+    monkeypatch.setattr(rich.console.Console, "input", lambda self, prompt="": next(keys, "q"))
+    with pytest.raises(PrefkitError, match="1 of 3 pairs decided"):
+        run(path, run_dir)
+    keys = iter(["b", "a"])
+    results = run(path, run_dir)
+    assert results["review"].status == "done" and results["review"].counts["pairs"] == 3
+    rows = [json.loads(line) for line in (run_dir / "reviewed.jsonl").read_text().splitlines()]
+    assert all(row["meta"]["review"]["mode"] == "tui" for row in rows)
