@@ -67,13 +67,13 @@ class TurnScore:
     thought_tokens: int
     filler: list[str] = field(default_factory=list)
     repeats_previous_action: bool = False
-    prose: str = ""
+    text: str = ""  # repetition is measured on the prose part of this text
     measure_repetition: Callable[[str], tuple[int, float]] | None = None
     _repetition: tuple[int, float] | None = None
 
     def _measured(self) -> tuple[int, float]:
         if self._repetition is None:
-            self._repetition = self.measure_repetition(self.prose) if self.measure_repetition else (0, 0.0)
+            self._repetition = self.measure_repetition(self.text) if self.measure_repetition else (0, 0.0)
         return self._repetition
 
     @property
@@ -121,13 +121,11 @@ class Scorer:
     def __init__(self, config: VerbosityConfig | None = None):
         self.config = config or VerbosityConfig()
         phrases = {p.lower().strip() for p in [*self.config.filler_phrases, *self.config.extra_filler_phrases]}
-        # Phrases are matched word by word (punctuation around words ignored unless the phrase has it),
-        # indexed by first word: one set lookup per word of the turn instead of a search per phrase.
-        self._by_first: dict[str, list[tuple[str, tuple[str, ...], tuple[str, ...]]]] = {}
-        for phrase in sorted((p for p in phrases if p), key=len, reverse=True):
-            raw = tuple(phrase.split())
-            self._by_first.setdefault(raw[0].strip(_PUNCT), []).append(
-                (phrase, tuple(w.strip(_PUNCT) for w in raw), raw))
+        # Indexed by first word: a turn is searched only for phrases whose first word it contains.
+        self._by_first: dict[str, list[str]] = {}
+        for phrase in phrases:
+            if phrase:
+                self._by_first.setdefault(phrase.split()[0].strip(_PUNCT), []).append(phrase)
         self._first_words = frozenset(self._by_first)
 
     def filler_phrases(self, text: str) -> list[str]:
@@ -140,23 +138,24 @@ class Scorer:
         return self._phrases_in(lowered)
 
     def _phrases_in(self, lowered: str) -> list[str]:
-        if self._first_words.isdisjoint(_TOKEN.findall(lowered)):
+        hits = self._first_words.intersection(_TOKEN.findall(lowered))
+        if not hits:
             return []  # the common case for a disciplined turn, decided at C speed
-        raw = lowered.split()
-        words = [w.strip(_PUNCT) for w in raw]
-        by_first, found, i = self._by_first, [], 0
-        while i < len(words):
-            candidates = by_first.get(words[i])
-            matched = 0
-            if candidates:
-                for phrase, plain, original in candidates:
-                    n = len(plain)
-                    if tuple(words[i:i + n]) == plain and _punctuation_agrees(raw[i + n - 1], original[-1]):
-                        found.append(phrase)
-                        matched = n
-                        break
-            i += matched or 1
-        return found
+        # Only phrases whose first word occurs are searched, longest first, each a C-speed substring scan.
+        candidates = sorted((phrase for word in hits for phrase in self._by_first[word]), key=len, reverse=True)
+        found: list[tuple[int, str]] = []
+        taken: list[tuple[int, int]] = []
+        for phrase in candidates:
+            start = lowered.find(phrase)
+            while start != -1:
+                end = start + len(phrase)
+                before_ok = start == 0 or not _is_word(lowered[start - 1])
+                after_ok = end == len(lowered) or not _is_word(phrase[-1]) or not _is_word(lowered[end])
+                if before_ok and after_ok and not any(a < end and start < b for a, b in taken):
+                    found.append((start, phrase))
+                    taken.append((start, end))
+                start = lowered.find(phrase, start + 1)
+        return [phrase for _, phrase in sorted(found)]
 
     def score(self, format_name: str, message: dict, spec: ActionSpec | None = None,
               previous: dict | None = None) -> TurnScore:
@@ -165,14 +164,12 @@ class Scorer:
         parser = get_parser(format_name)
         parsed = parser(message, spec)
         text = message.get("content") or ""
-        prose = _CODE.sub(" ", text) if ("```" in text or "<" in text) else text
-        prose = _LABEL.sub("", prose)
         score = TurnScore(
             parsed=parsed,
             tokens=len(text.split()),
             thought_tokens=len(parsed.thought.split()),
             filler=self.filler_phrases(text),
-            prose=prose,
+            text=text,
             measure_repetition=self._repetition,
         )
         if previous is not None and parsed.actions:
@@ -180,8 +177,11 @@ class Scorer:
             score.repeats_previous_action = bool(before.actions) and before.actions[0].key == parsed.actions[0].key
         return score
 
-    def _repetition(self, prose: str) -> tuple[int, float]:
+    def _repetition(self, text: str) -> tuple[int, float]:
+        """(repeated sentences, repeated n-gram share) of the turn's prose: code and labels left out."""
         config = self.config
+        prose = _CODE.sub(" ", text) if ("```" in text or "<" in text) else text
+        prose = _LABEL.sub("", prose)
         words = prose.lower().split()
         n = config.ngram_size
         total = len(words) - n + 1
@@ -201,10 +201,8 @@ class Scorer:
         return repeated, ratio
 
 
-def _punctuation_agrees(word: str, phrase_word: str) -> bool:
-    """A phrase word that ends in punctuation ("certainly!") needs the same punctuation in the text."""
-    tail = phrase_word[len(phrase_word.rstrip(_PUNCT)):]
-    return not tail or word.endswith(tail)
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char in "_'"
 
 
 def previous_assistant(prompt: list[dict]) -> dict | None:

@@ -33,7 +33,8 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
     turn, text = begin(NAME, message)
     if not turn.valid:
         return turn
-    lines = list(_ACTION_LINE.finditer(text))
+    # The line regex tries every position of a long chatty turn; most such turns never say "action" at all.
+    lines = list(_ACTION_LINE.finditer(text)) if "action" in text.lower() else []
     if not lines:
         if _INLINE_ACTION.search(text):
             turn.fail("action_not_on_own_line", "'Action:' must start its own line")
