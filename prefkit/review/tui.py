@@ -16,6 +16,7 @@ from typing import Any
 from prefkit.appendlog import AppendLog
 from prefkit.jsonl import write_jsonl
 from prefkit.records import add_meta, turn_text
+from prefkit.review.aggregate import Answer, apply_decision
 
 LABELS = {"a": "A better", "b": "B better", "t": "tie", "x": "both bad"}
 KEYS = "[a] A better  [b] B better  [t] tie  [x] both bad  [s] skip  [u] undo  [q] quit"
@@ -41,21 +42,18 @@ def replay(entries: list[dict]) -> dict[str, dict]:
 
 
 def reviewed_rows(rows: list[dict], decisions: dict[str, dict]) -> list[dict]:
-    """Pairs as the reviewer decided: 'B better' maps back through the shown order; ties, both-bad and
-    skips are left out. Every kept pair carries its decision under `meta.review`."""
+    """Pairs as the reviewer decided (see `aggregate.apply_decision`); skipped and undecided pairs are left
+    out. Every kept pair carries its decision under `meta.review`."""
     out = []
     for row in rows:
         decision = decisions.get(row["id"])
-        if not decision or decision["label"] not in ("a", "b"):
+        if not decision or decision["label"] not in LABELS:
             continue
-        winner_shown_first = decision["label"] == "a"
-        chosen_first = decision["order"] == "chosen-first"
-        keep = dict(row, meta=dict(row.get("meta") or {}))
-        if winner_shown_first != chosen_first:
-            keep["chosen"], keep["rejected"] = row["rejected"], row["chosen"]
-        add_meta(keep, "review", {"mode": "tui", "label": LABELS[decision["label"]], "order": decision["order"],
-                                  "swapped": winner_shown_first != chosen_first, "decided_at": decision["at"]})
-        out.append(keep)
+        kept, record = apply_decision(row, decision["order"], [Answer("tui", LABELS[decision["label"]])])
+        if kept is not None:
+            add_meta(kept, "review", {"mode": "tui", "label": record["label"], "order": record["order"],
+                                      "swapped": record["swapped"], "decided_at": decision["at"]})
+            out.append(kept)
     return out
 
 
