@@ -164,9 +164,7 @@ class Teacher:
                        sampling: dict[str, Any]) -> list[Answer]:
         import openai
 
-        params = {k: v for k, v in sampling.items() if v is not None and k in ("temperature", "top_p", "max_tokens", "seed")}
-        extra = {k: v for k, v in sampling.items() if k not in params and v is not None
-                 and k not in ("temperature", "top_p", "max_tokens", "seed")}
+        settings = {key: value for key, value in sampling.items() if value is not None}
         last_error = "no attempt made"
         for attempt in range(self.config.max_attempts):
             async with self._slots:
@@ -176,7 +174,7 @@ class Teacher:
                     await self._tpm.take(_estimate_tokens(messages) + (sampling.get("max_tokens") or 0) * n)
                 started = time.perf_counter()
                 self.usage.requests += 1
-                body = {"model": self.config.model, "messages": messages, **params, **extra}
+                body = {"model": self.config.model, "messages": messages, **settings}
                 if n > 1:
                     body["n"] = n
                 if tools:

@@ -59,3 +59,14 @@ def test_pair_below_margin_is_skipped_and_recorded(tmp_path):
     summary, rows, server = generate(tmp_path, Behaviour(responder=lambda body, i: GOOD), min_margin=1.0)
     assert summary.pairs == 0 and summary.skip_reasons == {"below margin": 1}
     assert json.loads((tmp_path / "p.jsonl.skipped").read_text())["task_id"] == "t1"
+
+
+def test_sampling_settings_and_extra_body_reach_the_server(tmp_path):
+    with StandinServer(Behaviour(responder=responder)) as server:
+        config = GenerateConfig.model_validate({"strategy": "sample-rank", "teacher": {
+            "base_url": server.url, "model": "teacher-model", "temperature": 0.9, "max_tokens": 64,
+            "extra_body": {"top_k": 20}}, "sample_rank": {"n": 4}})
+        Generator(config, tmp_path / "p.jsonl").run([TASK])
+    body = server.stats.bodies[0]
+    assert body["temperature"] == 0.9 and body["max_tokens"] == 64 and body["top_k"] == 20 and body["n"] == 4
+    assert "seed" not in body  # unset settings are not sent
