@@ -74,7 +74,11 @@ def generate_local(target: str, tasks: list[dict], max_new_tokens: int, temperat
             raise InputError(f"cannot load the base model {base!r} this adapter names", target) from None
         model = PeftModel.from_pretrained(base_model, str(path))
     else:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        except (OSError, ValueError) as error:
+            raise InputError(f"not a model checkpoint or adapter folder ({str(error).splitlines()[0][:120]})",
+                             target) from None
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:

@@ -82,3 +82,14 @@ def test_bootstrap_intervals_and_paired_difference():
     assert report["differences"]["b - a"]["format_valid"]["mean"] == pytest.approx(0.5)
     assert report["models"]["a"]["reference_agreement"]["mean"] is None
     assert np.isclose(report["models"]["b"]["format_valid"]["low"], 1.0)
+
+
+def test_bad_model_arguments_are_one_line_errors(tmp_path, eval_tasks):
+    pytest.importorskip("transformers")
+    for model, message in ((str(tmp_path / "missing"), "model path not found"),
+                           (str(tmp_path), "not a model checkpoint or adapter folder"),
+                           ("openai:only-a-name", "expected openai:MODEL@BASE_URL")):
+        result = CliRunner().invoke(cli, ["eval", "--model", f"m={model}", "--tasks", str(eval_tasks), "--format",
+                                          "alfworld", "--out", str(tmp_path / "r"), "-q"])
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr and result.stderr.strip().count("\n") == 0
