@@ -472,7 +472,7 @@ def eval_command(models: tuple[str, ...], tasks_path: Path, format_name: str, ou
             from prefkit.train import require_train_extra
 
             require_train_extra()
-    tasks = read_tasks(tasks_path)[:limit] if limit else read_tasks(tasks_path)
+    tasks = read_tasks(tasks_path)[:limit]  # limit None keeps them all
     try:
         _quiet_training_libraries(quiet)
     except ImportError:
@@ -549,6 +549,7 @@ def demo_model_command(out_dir: Path, tasks_path: Path | None, epochs: float, sl
     require_train_extra()
     _quiet_training_libraries(quiet)
     from prefkit.generate import read_tasks
+    from prefkit.records import context_chars
     from prefkit.train.demo_model import build_demo_model
     from prefkit.trajectories import load_tasks
 
@@ -557,7 +558,7 @@ def demo_model_command(out_dir: Path, tasks_path: Path | None, epochs: float, sl
     else:
         root = Path(__file__).resolve().parents[1] / "data" / "corpus" / "react"
         tasks = [t for t in load_tasks(root / "alfworld_3prompts.json", "alfworld-react")
-                 if sum(len(m["content"]) for m in t["messages"]) <= 2000]
+                 if context_chars(t["messages"]) <= 2000]
     path = build_demo_model(out_dir, tasks, epochs=epochs, sloppy_share=sloppy_share, seed=seed, quiet=quiet)
     console.print(f"demo model -> {path}")
 

@@ -77,6 +77,11 @@ def turn_text(messages: list[dict]) -> str:
     return "\n".join(parts)
 
 
+def context_chars(messages: list[dict]) -> int:
+    """How many characters of content a context holds (used to keep toy runs to short contexts)."""
+    return sum(len(message.get("content") or "") for message in messages)
+
+
 def add_meta(row: dict, key: str, value: Any) -> dict:
     """Record a stage's findings under `meta[key]`, keeping every other meta key as it was."""
     meta = row.get("meta")

@@ -19,7 +19,7 @@ from prefkit.config import read_yaml
 from prefkit.errors import ConfigError, InputError, PrefkitError
 from prefkit.jsonl import read_jsonl, write_json, write_jsonl
 from prefkit.recipe import Recipe
-from prefkit.records import content_hash
+from prefkit.records import content_hash, context_chars
 
 STAGES = ("tasks", "generate", "filter", "review", "dpo", "eval")
 
@@ -175,7 +175,7 @@ class Runner:
         for item in config.path:
             tasks.extend(read_tasks(item) if config.source == "tasks" else load_tasks(item, config.source))
         if config.max_prompt_chars:
-            tasks = [t for t in tasks if sum(len(m.get("content") or "") for m in t["messages"]) <= config.max_prompt_chars]
+            tasks = [t for t in tasks if context_chars(t["messages"]) <= config.max_prompt_chars]
         if config.unique_contexts:
             seen, unique = set(), []
             for task in tasks:
@@ -274,7 +274,7 @@ class Runner:
         from prefkit.generate import read_tasks
 
         config = self.recipe.eval
-        tasks = read_tasks(self.path("eval-tasks.jsonl"))[: config.limit] if config.limit else read_tasks(self.path("eval-tasks.jsonl"))
+        tasks = read_tasks(self.path("eval-tasks.jsonl"))[: config.limit]  # limit None keeps them all
         models = [ModelSpec("before", str(self.dpo_config.model)), ModelSpec("after", str(self.path("adapter")))]
         report = evaluate(models, tasks, config.format, self.path("eval"), max_new_tokens=config.max_new_tokens,
                           temperature=config.temperature, batch_size=config.batch_size, seed=config.seed,
