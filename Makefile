@@ -13,7 +13,7 @@ setup: $(VENV)/.prefkit-setup
 $(VENV)/.prefkit-setup: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[train,dev]'
+	$(PIP) install -e '.[train,review,dev]'
 	touch $@
 
 demo: setup

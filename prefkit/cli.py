@@ -565,7 +565,151 @@ def demo_model_command(out_dir: Path, tasks_path: Path | None, epochs: float, sl
 
 @cli.group("review")
 def review_group() -> None:
-    """Human review of pairs. (The Argilla queue is not available in this version; `tui` works offline.)"""
+    """Human review of pairs: an Argilla queue (serve, push, status, pull) or `tui` for one person offline.
+
+    \b
+    Example:
+      prefkit review serve &                 # local Argilla, credentials in its data dir
+      prefkit review push curated.jsonl --dataset dbbench-v1
+      prefkit review status --dataset dbbench-v1
+      prefkit review pull --dataset dbbench-v1 --out reviewed.jsonl
+    """
+
+
+def _connection_options(command):
+    """--api-url / --api-key / --data-dir / --workspace, shared by push, status and pull."""
+    command = click.option("--workspace", default="prefkit", show_default=True, help="Argilla workspace.")(command)
+    command = click.option("--data-dir", type=click.Path(path_type=Path),
+                           help="Where `review serve` wrote credentials.json [default: ~/.local/share/prefkit/argilla].")(command)
+    command = click.option("--api-key", envvar="ARGILLA_API_KEY", help="API key [env ARGILLA_API_KEY].")(command)
+    return click.option("--api-url", envvar="ARGILLA_API_URL", help="Argilla URL [env ARGILLA_API_URL].")(command)
+
+
+@review_group.command("serve")
+@click.option("--port", type=int, default=6900, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Database, logs and credentials.json [default: ~/.local/share/prefkit/argilla].")
+@click.option("--database-url", help="PostgreSQL URL (postgresql+asyncpg://...) instead of SQLite in the data dir.")
+@click.option("--redis-url", help="Use this Redis instead of starting redis-server.")
+def review_serve_command(port: int, data_dir: Path | None, database_url: str | None, redis_url: str | None) -> None:
+    """Run a local Argilla server (no Elasticsearch, no Docker) until Ctrl-C or SIGTERM.
+
+    The first start builds the server's own environment (about a minute) and generates the owner's
+    password and API key into DATA_DIR/credentials.json (readable by you only).
+
+    \b
+    Example:
+      prefkit review serve --port 6900
+    """
+    from prefkit.review.serve import ArgillaServer, serve_forever
+
+    server = ArgillaServer(data_dir, port=port, database_url=database_url, redis_url=redis_url,
+                           say=lambda text: console.print(text))
+    server.start()
+    console.print(f"Argilla is up at {server.url} (user {server.credentials['username']}); password and API key "
+                  f"in {server.data_dir / 'credentials.json'}. Ctrl-C stops it.")
+    sys.exit(serve_forever(server))
+
+
+def _read_pairs(path: Path) -> list[dict]:
+    from prefkit.jsonl import read_jsonl
+    from prefkit.records import Pair, ensure_pair_id
+
+    return [ensure_pair_id(row) for row in read_jsonl(path, Pair)]
+
+
+@review_group.command("push")
+@click.argument("curated", metavar="CURATED.jsonl", type=click.Path(path_type=Path))
+@click.option("--dataset", "dataset_name", required=True, help="Argilla dataset name (created if missing).")
+@click.option("--annotators-per-pair", default=1, show_default=True, help="Submitted answers a pair needs.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the A/B order per pair.")
+@_connection_options
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def review_push_command(curated: Path, dataset_name: str, annotators_per_pair: int, seed: int, api_url: str | None,
+                        api_key: str | None, data_dir: Path | None, workspace: str, quiet: bool) -> None:
+    """Put pairs into an Argilla review queue; pushing again updates records instead of duplicating.
+
+    \b
+    Example:
+      prefkit review push curated.jsonl --dataset dbbench-v1 --annotators-per-pair 2
+    """
+    from rich.progress import Progress
+
+    from prefkit.review.argilla_queue import push, resolve_connection
+
+    rows = _read_pairs(curated)
+    connection = resolve_connection(api_url, api_key, data_dir)
+    with Progress(console=console, disable=quiet, transient=True) as bar:
+        task = bar.add_task("pushing pairs", total=len(rows))
+        result = push(rows, connection, dataset_name, workspace, annotators_per_pair, seed,
+                      progress=lambda n: bar.advance(task, n))
+    console.print(f"{result['pairs']} pairs in '{dataset_name}' ({result['added']} added, {result['updated']} "
+                  f"updated); reviewers open {result['url']}")
+
+
+@review_group.command("status")
+@_connection_options
+@click.option("--dataset", "dataset_name", required=True, help="Argilla dataset name.")
+@click.option("--json", "as_json", is_flag=True, help="Print the progress as JSON on stdout.")
+def review_status_command(api_url: str | None, api_key: str | None, data_dir: Path | None, workspace: str,
+                          dataset_name: str, as_json: bool) -> None:
+    """Review progress: pairs completed and pending, and each annotator's answers.
+
+    \b
+    Example:
+      prefkit review status --dataset dbbench-v1
+    """
+    from prefkit.review.argilla_queue import resolve_connection, status
+
+    result = status(resolve_connection(api_url, api_key, data_dir), dataset_name, workspace)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    console.print(f"'{dataset_name}': {result['completed']} of {result['total']} pairs completed, "
+                  f"{result['pending']} pending ({result['annotators_per_pair']} answer(s) per pair)")
+    table = Table("annotator", "submitted", "draft", "discarded", "pending")
+    for user, counts in sorted(result["users"].items()):
+        done = counts["submitted"] + counts["draft"] + counts["discarded"]
+        table.add_row(user, *(str(counts[key]) for key in ("submitted", "draft", "discarded")),
+                      str(max(result["total"] - done, 0)))
+    console.print(table)
+
+
+@review_group.command("pull")
+@_connection_options
+@click.option("--dataset", "dataset_name", required=True, help="Argilla dataset name.")
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Reviewed pairs (JSONL).")
+@click.option("--dropped", "dropped_path", type=click.Path(path_type=Path),
+              help="Decided but dropped pairs (ties, both bad, splits) [default: OUT with .dropped.jsonl].")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts and agreement as JSON on stdout.")
+def review_pull_command(api_url: str | None, api_key: str | None, data_dir: Path | None, workspace: str,
+                        dataset_name: str, out_path: Path, dropped_path: Path | None, as_json: bool) -> None:
+    """Turn submitted answers into pairs: "B better" swaps, "both bad" + correction replaces chosen, ties and
+    splits are dropped; several annotators are aggregated by majority, with Fleiss'/Cohen's kappa.
+
+    \b
+    Example:
+      prefkit review pull --dataset dbbench-v1 --out reviewed.jsonl
+    """
+    from prefkit.jsonl import write_jsonl
+    from prefkit.review.argilla_queue import pull, resolve_connection
+
+    result = pull(resolve_connection(api_url, api_key, data_dir), dataset_name, workspace)
+    dropped_path = dropped_path or out_path.with_name(out_path.name.removesuffix(".jsonl") + ".dropped.jsonl")
+    write_jsonl(out_path, result.kept)
+    write_jsonl(dropped_path, result.dropped)
+    report = {"counts": dict(sorted(result.counts.items())), "agreement": result.agreement,
+              "out": str(out_path), "dropped": str(dropped_path)}
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    table = Table("outcome", "pairs")
+    for key, value in sorted(result.counts.items()):
+        table.add_row(key, str(value))
+    console.print(table)
+    if result.agreement.get("pairs_with_several_answers"):
+        console.print(f"agreement: {json.dumps(result.agreement)}")
+    console.print(f"{len(result.kept)} reviewed pairs -> {out_path}; {len(result.dropped)} dropped -> {dropped_path}")
 
 
 @review_group.command("tui")

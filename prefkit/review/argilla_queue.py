@@ -1,0 +1,368 @@
+"""The Argilla review queue: push curated pairs, see progress, pull the decisions back into pairs.
+
+Each pair becomes one record whose id is the pair id (so pushing again updates it), showing the prompt and
+the two turns as A and B in an order drawn per pair and recorded in hidden metadata, with the rule-based
+preference as a suggestion. The whole pair rides along in hidden metadata, so `pull` needs nothing but the
+server and no `meta` key is ever lost. Argilla is the `argilla` SDK 2.x (`pip install 'prefkit[review]'`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import urllib.error
+import urllib.request
+import warnings
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any, Callable
+
+from prefkit.errors import InputError, MissingExtraError, PrefkitError
+from prefkit.formats import FORMATS, ActionSpec
+from prefkit.records import turn_text
+from prefkit.review.aggregate import LABELS, Answer, apply_decision, cohen_kappa, fleiss_kappa
+from prefkit.review.serve import ServerError, default_data_dir
+from prefkit.review.tui import shown_order
+from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
+
+log = logging.getLogger(__name__)
+
+GUIDELINES = Path(__file__).resolve().parents[2] / "annotation" / "guidelines.md"
+DEFAULT_WORKSPACE = "prefkit"
+# Label values as stored in Argilla -> the labels `aggregate` works with.
+LABEL_VALUES = {"a_better": "A better", "b_better": "B better", "tie": "tie", "both_bad": "both bad"}
+LABEL_TITLES = {"a_better": "A is better", "b_better": "B is better", "tie": "Tie (equally good)",
+                "both_bad": "Both bad"}
+PAIR_KEY = "prefkit_pair"  # extra metadata: the pair as pushed, JSON
+ORDER_KEY = "order"
+FIELDS = ("prompt", "response_a", "response_b")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the server is and the key to use."""
+
+    api_url: str
+    api_key: str
+
+
+def resolve_connection(api_url: str | None = None, api_key: str | None = None,
+                       data_dir: Path | None = None) -> Connection:
+    """Flags, then ARGILLA_API_URL/ARGILLA_API_KEY, then the credentials `serve` wrote into the data dir."""
+    api_url = api_url or os.environ.get("ARGILLA_API_URL")
+    api_key = api_key or os.environ.get("ARGILLA_API_KEY")
+    if not (api_url and api_key):
+        path = Path(data_dir or default_data_dir()) / "credentials.json"
+        if not path.exists():
+            raise InputError(f"no Argilla server given and no credentials in {path.parent}: pass --api-url and "
+                             "--api-key, set ARGILLA_API_URL and ARGILLA_API_KEY, or start one with "
+                             "`prefkit review serve`")
+        try:
+            credentials = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise InputError(f"cannot read the credentials: {error}", str(path)) from None
+        api_url = api_url or credentials.get("url")
+        api_key = api_key or credentials.get("api_key")
+        if not (api_url and api_key):
+            raise InputError("no url/api_key in the credentials: start the server with `prefkit review serve`",
+                             str(path))
+    return Connection(api_url.rstrip("/"), api_key)
+
+
+def check_server(connection: Connection, timeout: float = 10) -> dict:
+    """The signed-in user, or a one-line error saying whether the server is down or the key is wrong."""
+    request = urllib.request.Request(f"{connection.api_url}/api/v1/me",
+                                     headers={"X-Argilla-Api-Key": connection.api_key})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code in (401, 403):
+            raise ServerError(f"the Argilla server at {connection.api_url} rejected the API key (HTTP {error.code}): "
+                              "check --api-key / ARGILLA_API_KEY") from None
+        raise ServerError(f"the Argilla server at {connection.api_url} answered HTTP {error.code} to /api/v1/me: "
+                          "is this an Argilla 2.x server?") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise ServerError(f"cannot reach the Argilla server at {connection.api_url} ({reason}): start it with "
+                          "`prefkit review serve` or check --api-url") from None
+
+
+def connect(connection: Connection):
+    """An `argilla.Argilla` client, after checking the server answers and the key works."""
+    try:
+        import argilla as rg
+    except ImportError:
+        raise MissingExtraError("review", "argilla") from None
+    check_server(connection)
+    return rg.Argilla(api_url=connection.api_url, api_key=connection.api_key, timeout=120)
+
+
+def dataset_settings(annotators_per_pair: int = 1):
+    """Fields, questions, metadata and guidelines of a prefkit review dataset."""
+    import argilla as rg
+
+    return rg.Settings(
+        guidelines=GUIDELINES.read_text(),
+        fields=[rg.ChatField("prompt", title="Context (the agent's conversation so far)", use_markdown=False),
+                rg.TextField("response_a", title="Response A", use_markdown=False),
+                rg.TextField("response_b", title="Response B", use_markdown=False)],
+        questions=[rg.LabelQuestion("preference", title="Which next turn is better?", labels=LABEL_TITLES),
+                   rg.TextQuestion("correction", title="Corrected turn (optional; with 'Both bad' it becomes "
+                                   "the chosen answer)", required=False, use_markdown=False),
+                   rg.TextQuestion("comment", title="Comment (optional)", required=False, use_markdown=False)],
+        metadata=[rg.TermsMetadataProperty("domain"), rg.TermsMetadataProperty("format"),
+                  rg.TermsMetadataProperty("strategy"),
+                  rg.TermsMetadataProperty("a_valid", title="A valid format"),
+                  rg.TermsMetadataProperty("b_valid", title="B valid format"),
+                  rg.IntegerMetadataProperty("a_chars", title="A length (chars)"),
+                  rg.IntegerMetadataProperty("b_chars", title="B length (chars)"),
+                  rg.IntegerMetadataProperty("a_filler", title="A filler phrases"),
+                  rg.IntegerMetadataProperty("b_filler", title="B filler phrases"),
+                  rg.FloatMetadataProperty("rule_margin", title="Rule score margin (A - B)"),
+                  # Which side is the teacher's chosen turn: hidden, or it would undo the random order.
+                  rg.TermsMetadataProperty(ORDER_KEY, visible_for_annotators=False)],
+        allow_extra_metadata=True,
+        distribution=rg.TaskDistribution(min_submitted=annotators_per_pair),
+    )
+
+
+def _prompt_messages(prompt: list[dict]) -> list[dict]:
+    """Chat messages Argilla accepts (non-empty content): tool calls are written out as text."""
+    messages = []
+    for message in prompt:
+        text = turn_text([message]) or "(empty)"
+        messages.append({"role": str(message.get("role") or "unknown"), "content": text})
+    return messages
+
+
+class RuleJudge:
+    """The rule-based preference (the same rules as `filter` and the `auto` review) for suggestions."""
+
+    def __init__(self, verbosity: VerbosityConfig | None = None):
+        self.scorer = Scorer(verbosity)
+
+    def scores(self, row: dict, side: str):
+        meta = row.get("meta") or {}
+        format_name = meta.get("format")
+        if format_name not in FORMATS:
+            return None
+        spec = ActionSpec.model_validate(meta.get("action_spec") or {})
+        return self.scorer.score(format_name, row[side][-1], spec, previous_assistant(row["prompt"]))
+
+
+def to_record(row: dict, judge: RuleJudge, seed: int = 0):
+    """One Argilla record for one pair."""
+    import argilla as rg
+
+    from prefkit.strategies.sample_rank import rule_score
+
+    order = shown_order(row["id"], seed)
+    first, second = ("chosen", "rejected") if order == "chosen-first" else ("rejected", "chosen")
+    meta = row.get("meta") or {}
+    metadata: dict[str, Any] = {ORDER_KEY: order, PAIR_KEY: json.dumps(row, ensure_ascii=False),
+                                "a_chars": len(turn_text(row[first])), "b_chars": len(turn_text(row[second]))}
+    for key in ("domain", "format", "strategy"):
+        if isinstance(meta.get(key), str) and meta[key]:
+            metadata[key] = meta[key]
+    suggestions = []
+    a, b = judge.scores(row, first), judge.scores(row, second)
+    if a is not None and b is not None:
+        score_a, score_b = rule_score(a, judge.scorer.config), rule_score(b, judge.scorer.config)
+        margin = score_a - score_b
+        metadata.update(a_valid="yes" if a.parsed.valid else "no", b_valid="yes" if b.parsed.valid else "no",
+                        a_filler=len(a.filler), b_filler=len(b.filler), rule_margin=round(margin, 4))
+        label = "a_better" if margin > 0 else "b_better" if margin < 0 else "tie"
+        # Confidence from the margin: 0.5 when level, towards 1 as one side's rule score pulls away.
+        suggestions.append(rg.Suggestion("preference", label, score=round(1 / (1 + math.exp(-abs(margin))), 4),
+                                         agent="prefkit-rules"))
+    return rg.Record(id=row["id"], fields={"prompt": _prompt_messages(row["prompt"]),
+                                           "response_a": turn_text(row[first]) or "(empty)",
+                                           "response_b": turn_text(row[second]) or "(empty)"},
+                     metadata=metadata, suggestions=suggestions)
+
+
+def _find_dataset(client, name: str, workspace: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the SDK warns when a dataset is missing; None says as much
+        return client.datasets(name=name, workspace=workspace)
+
+
+def _check_is_ours(dataset, name: str) -> None:
+    names = {item.name for item in dataset.settings.fields} | {q.name for q in dataset.settings.questions}
+    if not set(FIELDS) | {"preference"} <= names:
+        raise InputError(f"dataset '{name}' exists but was not made by `prefkit review push` (it lacks "
+                         f"{sorted(set(FIELDS) | {'preference'} - names)}): choose another --dataset")
+
+
+@contextlib.contextmanager
+def _quiet_sdk():
+    """The SDK draws a tqdm bar per `log` call; ours is the one the user sees."""
+    from argilla.records import _dataset_records
+
+    original = _dataset_records.tqdm
+    _dataset_records.tqdm = lambda *args, **kwargs: original(*args, **{**kwargs, "disable": True})
+    try:
+        yield
+    finally:
+        _dataset_records.tqdm = original
+
+
+def push(rows: list[dict], connection: Connection, dataset_name: str, workspace: str = DEFAULT_WORKSPACE,
+         annotators_per_pair: int = 1, seed: int = 0, verbosity: VerbosityConfig | None = None,
+         batch_size: int = 500, progress: Callable[[int], None] | None = None) -> dict:
+    """Create the dataset if needed and upsert one record per pair; counts of created and updated records."""
+    import argilla as rg
+
+    if annotators_per_pair < 1:
+        raise InputError(f"--annotators-per-pair must be at least 1, got {annotators_per_pair}")
+    client = connect(connection)
+    if client.workspaces(name=workspace) is None:
+        rg.Workspace(name=workspace, client=client).create()
+    dataset = _find_dataset(client, dataset_name, workspace)
+    created = dataset is None
+    if created:
+        dataset = rg.Dataset(name=dataset_name, workspace=workspace, client=client,
+                             settings=dataset_settings(annotators_per_pair)).create()
+    else:
+        _check_is_ours(dataset, dataset_name)
+        if dataset.settings.distribution.min_submitted != annotators_per_pair:
+            dataset.settings.distribution = rg.TaskDistribution(min_submitted=annotators_per_pair)
+            try:
+                dataset.update()
+            except Exception as error:  # noqa: BLE001 - the server says why (responses exist)
+                raise PrefkitError(f"cannot change annotators per pair of '{dataset_name}' to "
+                                   f"{annotators_per_pair}: {error}") from None
+    before = {record.id for record in dataset.records(with_responses=False, with_suggestions=False)}
+    judge = RuleJudge(verbosity)
+    with _quiet_sdk():
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start:start + batch_size]
+            dataset.records.log([to_record(row, judge, seed) for row in batch], batch_size=len(batch))
+            if progress:
+                progress(len(batch))
+    updated = sum(1 for row in rows if row["id"] in before)
+    return {"dataset": dataset_name, "workspace": workspace, "pairs": len(rows), "updated": updated,
+            "added": len(rows) - updated, "dataset_created": created, "annotators_per_pair": annotators_per_pair,
+            "url": f"{connection.api_url}/dataset/{dataset.id}/annotation-mode"}
+
+
+def _get_dataset(client, name: str, workspace: str):
+    dataset = _find_dataset(client, name, workspace)
+    if dataset is None:
+        raise InputError(f"no dataset '{name}' in workspace '{workspace}' on the server: push it first with "
+                         "`prefkit review push`")
+    _check_is_ours(dataset, name)
+    return dataset
+
+
+def status(connection: Connection, dataset_name: str, workspace: str = DEFAULT_WORKSPACE) -> dict:
+    """Records completed/pending, and each annotator's submitted/draft/discarded counts."""
+    client = connect(connection)
+    dataset = _get_dataset(client, dataset_name, workspace)
+    progress = dataset.progress(with_users_distribution=True)
+    users = {}
+    for username, sides in (progress.get("users") or {}).items():
+        counts = Counter()
+        for side in sides.values():
+            counts.update({key: value or 0 for key, value in side.items()})
+        users[username] = {key: counts.get(key, 0) for key in ("submitted", "draft", "discarded")}
+    return {"dataset": dataset_name, "workspace": workspace, "total": progress.get("total", 0),
+            "completed": progress.get("completed", 0), "pending": progress.get("pending", 0),
+            "annotators_per_pair": dataset.settings.distribution.min_submitted, "users": users}
+
+
+@dataclass
+class PullResult:
+    """Pairs the reviewers decided (kept), decided but dropped, and what happened."""
+
+    kept: list[dict] = field(default_factory=list)
+    dropped: list[dict] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    agreement: dict = field(default_factory=dict)
+
+
+def _answers(record, usernames: dict[str, str]) -> tuple[list[Answer], Counter]:
+    by_user: dict[str, dict] = defaultdict(dict)
+    statuses: Counter = Counter()
+    for response in record.responses:
+        user = str(response.user_id)
+        by_user[user]["status"] = str(getattr(response.status, "value", response.status))
+        by_user[user][response.question_name] = response.value
+    answers = []
+    for user, values in by_user.items():
+        statuses[values.get("status")] += 1
+        label = LABEL_VALUES.get(values.get("preference"))
+        if values.get("status") == "submitted" and label:
+            answers.append(Answer(annotator=usernames.get(user, user), label=label,
+                                  correction=values.get("correction") or None, comment=values.get("comment") or None))
+    return answers, statuses
+
+
+def pull(connection: Connection, dataset_name: str, workspace: str = DEFAULT_WORKSPACE,
+         progress: Callable[[int], None] | None = None) -> PullResult:
+    """Map every submitted answer back onto its pair (see `aggregate.apply_decision`)."""
+    client = connect(connection)
+    dataset = _get_dataset(client, dataset_name, workspace)
+    usernames = {str(user.id): user.username for user in client.users}
+    result = PullResult()
+    per_item: list[dict[str, str]] = []
+    for record in dataset.records(with_responses=True, with_suggestions=False, batch_size=500):
+        result.counts["records"] += 1
+        if progress:
+            progress(1)
+        metadata = record.metadata or {}
+        try:
+            row = json.loads(metadata[PAIR_KEY])
+            order = metadata[ORDER_KEY]
+        except (KeyError, TypeError, ValueError):
+            result.counts["not_from_prefkit"] += 1  # a record someone added by hand: nothing to map back
+            continue
+        answers, statuses = _answers(record, usernames)
+        result.counts["discarded_responses"] += statuses.get("discarded", 0)
+        result.counts["draft_responses"] += statuses.get("draft", 0)
+        if not answers:
+            result.counts["pending"] += 1
+            continue
+        per_item.append({answer.annotator: answer.label for answer in answers})
+        kept, decision = apply_decision(row, order, answers)
+        decision = {"mode": "argilla", "dataset": dataset_name, "workspace": workspace, **decision}
+        if kept is None:
+            outcome = "undecided" if decision["label"] is None else decision["label"].replace(" ", "_")
+            result.counts[f"dropped_{outcome}"] += 1
+            dropped = dict(row, meta=dict(row.get("meta") or {}, review=decision))
+            result.dropped.append(dropped)
+            continue
+        outcome = "corrected" if decision.get("corrected") else "swapped" if decision.get("swapped") else "as_pushed"
+        result.counts[f"kept_{outcome}"] += 1
+        kept["meta"] = dict(kept.get("meta") or {}, review=decision)
+        result.kept.append(kept)
+    result.agreement = agreement(per_item)
+    return result
+
+
+def agreement(items: list[dict[str, str]]) -> dict:
+    """Fleiss' kappa over pairs with the same number (>= 2) of answers, Cohen's for each pair of annotators."""
+    counts = Counter(len(item) for item in items if len(item) >= 2)
+    out: dict[str, Any] = {"pairs_with_several_answers": sum(counts.values())}
+    if counts:
+        raters, _ = counts.most_common(1)[0]
+        ratings = [list(item.values()) for item in items if len(item) == raters]
+        value = fleiss_kappa(ratings, LABELS)
+        out["fleiss_kappa"] = None if value is None else round(value, 4)
+        out["fleiss_pairs"] = len(ratings)
+    annotators = sorted({name for item in items for name in item})
+    cohen = {}
+    for first, second in combinations(annotators, 2):
+        shared = [item for item in items if first in item and second in item]
+        value = cohen_kappa([item[first] for item in shared], [item[second] for item in shared])
+        if value is not None:
+            cohen[f"{first}|{second}"] = {"kappa": round(value, 4), "pairs": len(shared)}
+    if cohen:
+        out["cohen_kappa"] = cohen
+    return out
