@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 OUT    ?= runs/quickstart
 
-.PHONY: setup demo test bench clean
+.PHONY: setup system-deps demo test bench clean
 
 setup: $(VENV)/.prefkit-setup
 
@@ -16,16 +16,21 @@ $(VENV)/.prefkit-setup: pyproject.toml
 	$(PIP) install -e '.[train,review,dev]'
 	touch $@
 
+# Redis and Chromium for the Argilla review tests (Debian packages; skipped when present).
+system-deps:
+	sh scripts/system-deps.sh
+
 demo: setup
 	$(VENV)/bin/prefkit run pipelines/quickstart.yaml --run-dir $(OUT)
 
-test: setup
+test: setup system-deps
 	$(PY) -m pytest -q
 
 bench: setup
 	$(PY) benchmarks/filter_throughput.py
 	$(PY) benchmarks/generate_throughput.py
 	$(PY) benchmarks/dpo_overhead.py
+	$(PY) benchmarks/review_roundtrip.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

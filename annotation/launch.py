@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--database-url")
+    parser.add_argument("--stock", action="store_true", help="Skip the two speed-ups (to measure them).")
     args = parser.parse_args(argv)
     _environment(args)
 
@@ -113,8 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     import search_engine  # noqa: F401 - registers the "prefkit-sql" engine
     from argilla_server.cli.database.migrate import migrate_db
 
-    _cache_settings_adapters()
-    _skip_record_events_without_webhooks()
+    if not args.stock:
+        _cache_settings_adapters()
+        _skip_record_events_without_webhooks()
     migrate_db("head")
     credentials = json.loads((Path(args.data_dir) / "credentials.json").read_text())
     asyncio.run(_ensure_owner(credentials))

@@ -93,6 +93,22 @@ def check_server(connection: Connection, timeout: float = 10) -> dict:
                           "`prefkit review serve` or check --api-url") from None
 
 
+@contextlib.contextmanager
+def sdk_errors(connection: Connection, doing: str):
+    """Errors from the SDK or the connection, as one line that says what failed and what to do."""
+    import httpx
+    from argilla._exceptions import ArgillaError
+
+    try:
+        yield
+    except ArgillaError as error:
+        detail = " ".join(str(error).split())
+        raise ServerError(f"the Argilla server at {connection.api_url} refused to {doing}: {detail[:400]}") from None
+    except httpx.HTTPError as error:
+        raise ServerError(f"lost the Argilla server at {connection.api_url} while trying to {doing} ({error}); "
+                          "running the command again is safe (records are keyed by pair id)") from None
+
+
 def connect(connection: Connection):
     """An `argilla.Argilla` client, after checking the server answers and the key works."""
     try:
@@ -217,11 +233,24 @@ def push(rows: list[dict], connection: Connection, dataset_name: str, workspace:
          annotators_per_pair: int = 1, seed: int = 0, verbosity: VerbosityConfig | None = None,
          batch_size: int = 500, progress: Callable[[int], None] | None = None) -> dict:
     """Create the dataset if needed and upsert one record per pair; counts of created and updated records."""
-    import argilla as rg
-
     if annotators_per_pair < 1:
         raise InputError(f"--annotators-per-pair must be at least 1, got {annotators_per_pair}")
+    first_seen: dict[str, int] = {}
+    for number, row in enumerate(rows, 1):
+        if row["id"] in first_seen:
+            raise InputError(f"pair {row['id']} is on lines {first_seen[row['id']]} and {number}: one record per "
+                             "pair id; remove the repeat (or run `prefkit filter`, which drops duplicates)")
+        first_seen[row["id"]] = number
     client = connect(connection)
+    with sdk_errors(connection, f"take the pairs for '{dataset_name}'"):
+        return _push(client, rows, connection, dataset_name, workspace, annotators_per_pair, seed, verbosity,
+                     batch_size, progress)
+
+
+def _push(client, rows, connection, dataset_name, workspace, annotators_per_pair, seed, verbosity, batch_size,
+          progress) -> dict:
+    import argilla as rg
+
     if client.workspaces(name=workspace) is None:
         rg.Workspace(name=workspace, client=client).create()
     dataset = _find_dataset(client, dataset_name, workspace)
@@ -264,8 +293,9 @@ def _get_dataset(client, name: str, workspace: str):
 def status(connection: Connection, dataset_name: str, workspace: str = DEFAULT_WORKSPACE) -> dict:
     """Records completed/pending, and each annotator's submitted/draft/discarded counts."""
     client = connect(connection)
-    dataset = _get_dataset(client, dataset_name, workspace)
-    progress = dataset.progress(with_users_distribution=True)
+    with sdk_errors(connection, f"report progress of '{dataset_name}'"):
+        dataset = _get_dataset(client, dataset_name, workspace)
+        progress = dataset.progress(with_users_distribution=True)
     users = {}
     for username, sides in (progress.get("users") or {}).items():
         counts = Counter()
@@ -308,6 +338,11 @@ def pull(connection: Connection, dataset_name: str, workspace: str = DEFAULT_WOR
          progress: Callable[[int], None] | None = None) -> PullResult:
     """Map every submitted answer back onto its pair (see `aggregate.apply_decision`)."""
     client = connect(connection)
+    with sdk_errors(connection, f"hand out the records of '{dataset_name}'"):
+        return _pull(client, dataset_name, workspace, progress)
+
+
+def _pull(client, dataset_name: str, workspace: str, progress) -> PullResult:
     dataset = _get_dataset(client, dataset_name, workspace)
     usernames = {str(user.id): user.username for user in client.users}
     result = PullResult()

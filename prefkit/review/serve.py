@@ -150,12 +150,13 @@ class ArgillaServer:
     """Redis + argilla-server on 127.0.0.1 for one data dir; a context manager that stops both."""
 
     def __init__(self, data_dir: Path | None = None, port: int | None = None, database_url: str | None = None,
-                 redis_url: str | None = None, say=log.info):
+                 redis_url: str | None = None, say=log.info, stock: bool = False):
         self.data_dir = Path(data_dir or default_data_dir()).resolve()
         self.port = port or DEFAULT_PORT
         self.database_url = database_url
         self.redis_url = redis_url
         self.say = say
+        self.stock = stock  # without annotation/launch.py's speed-ups: only to measure them
         self.url = f"http://127.0.0.1:{self.port}"
         self.credentials: dict = {}
         self._redis: subprocess.Popen | None = None
@@ -223,6 +224,8 @@ class ArgillaServer:
                    "--redis-url", redis_url]
         if self.database_url:
             command += ["--database-url", self.database_url]
+        if self.stock:
+            command.append("--stock")
         server_log = self.data_dir / "logs" / "server.log"
         env = {key: value for key, value in os.environ.items() if not key.startswith("ARGILLA_")}
         with open(server_log, "ab") as out:
