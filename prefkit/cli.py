@@ -504,6 +504,7 @@ def run_command(recipe_path: Path, run_dir: Path | None, from_stage: str | None,
     """
     from prefkit.recipe import Recipe
     from prefkit.run import Runner
+    from prefkit.run import StageResult as StageResultRow
 
     recipe = Recipe.from_yaml(recipe_path)
     run_dir = run_dir or Path("runs") / (recipe.name or recipe_path.stem)
@@ -513,7 +514,13 @@ def run_command(recipe_path: Path, run_dir: Path | None, from_stage: str | None,
         pass  # core install: recipes without training stages still run
     runner = Runner(recipe, recipe_path, run_dir, force=force, from_stage=from_stage, quiet=quiet,
                     log=lambda text: console.print(f"[bold]{text}"))
-    results = runner.run()
+    from prefkit.errors import ReviewPending
+
+    pending = None
+    try:
+        results = runner.run()
+    except ReviewPending as error:
+        results, pending = runner.results + [StageResultRow("review", "waiting for reviewers")], error
     table = Table(title=f"prefkit run {recipe_path} -> {run_dir}")
     for column in ("stage", "status", "counts", "seconds"):
         table.add_column(column)
@@ -521,6 +528,9 @@ def run_command(recipe_path: Path, run_dir: Path | None, from_stage: str | None,
         table.add_row(result.stage, result.status, ", ".join(f"{k}: {v}" for k, v in result.counts.items()),
                       f"{result.seconds:.1f}")
     console.print(table)
+    if pending is not None:
+        click.echo(f"review in progress: {pending}", err=True)
+        sys.exit(pending.exit_code)
     report = run_dir / "eval" / "report.md"
     if report.exists():
         console.print(f"report: {report}")

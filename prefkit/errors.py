@@ -40,3 +40,9 @@ class TeacherError(PrefkitError):
     """The teacher endpoint refused or failed in a way retrying will not fix."""
 
     exit_code = 4
+
+
+class ReviewPending(PrefkitError):
+    """`prefkit run` pushed pairs to a review queue whose reviewers are not done yet: run again later."""
+
+    exit_code = 6

@@ -37,7 +37,19 @@ class ReviewStage(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["auto", "tui", "argilla"] = Field("auto", description="auto accepts the rule-based preference.")
+    mode: Literal["auto", "tui", "argilla"] = Field(
+        "auto", description="auto accepts the rule-based preference; tui asks you in the terminal; argilla pushes "
+                            "to a review queue and pulls the answers once every pair is reviewed.")
+    dataset: str | None = Field(None, description="argilla: dataset name [default: the recipe's name or file name].")
+    workspace: str = Field("prefkit", description="argilla: workspace.")
+    annotators_per_pair: int = Field(1, ge=1, description="argilla: submitted answers each pair needs.")
+    api_url: str | None = Field(None, description="argilla: server URL [default: ARGILLA_API_URL, then the "
+                                                  "credentials of `prefkit review serve` in data_dir]. The API key "
+                                                  "never goes in a recipe: ARGILLA_API_KEY or data_dir.")
+    data_dir: Path | None = Field(None, description="argilla: `prefkit review serve`'s data dir (credentials.json).")
+    wait: bool = Field(False, description="argilla: keep polling until every pair is reviewed, instead of stopping "
+                                          "with instructions to run again.")
+    poll_seconds: float = Field(30.0, gt=0, description="argilla: seconds between progress checks when waiting.")
 
 
 class DemoModelSettings(BaseModel):

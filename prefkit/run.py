@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from prefkit.config import read_yaml
-from prefkit.errors import ConfigError, InputError, PrefkitError
+from prefkit.errors import ConfigError, InputError, MissingExtraError, PrefkitError, ReviewPending
 from prefkit.jsonl import read_jsonl, write_json, write_jsonl
 from prefkit.recipe import Recipe
 from prefkit.records import content_hash, context_chars
@@ -82,8 +82,17 @@ class Runner:
         if recipe.generate is not None and recipe.generate.needs_teacher:
             recipe.generate.teacher.require(source)
         if recipe.review is not None and recipe.review.mode == "argilla":
-            raise ConfigError(f"{source}: review mode 'argilla' is not available in this version; "
-                              "use `review: {mode: tui}` or `{mode: auto}`, or leave the review stage out")
+            from prefkit.review.argilla_queue import resolve_connection
+
+            try:
+                import argilla  # noqa: F401
+            except ImportError:
+                raise MissingExtraError("review", "argilla") from None
+            review = recipe.review
+            try:
+                self.argilla = resolve_connection(review.api_url, None, review.data_dir)
+            except InputError as error:
+                raise ConfigError(f"{source}: review mode 'argilla': {error}") from None
         if recipe.review is not None and recipe.review.mode == "tui" and not sys.stdin.isatty():
             raise ConfigError(f"{source}: review mode 'tui' needs a terminal, and standard input is not one")
         if recipe.dpo is not None:
@@ -219,6 +228,8 @@ class Runner:
         return {"kept": len(result.kept), "dropped": len(result.dropped)}
 
     def _run_review(self, same_key: bool) -> dict[str, Any]:
+        if self.recipe.review.mode == "argilla":
+            return self._run_argilla_review()
         rows = read_jsonl(self.path("curated.jsonl"))
         if self.recipe.review.mode == "tui":
             from rich.console import Console
@@ -237,6 +248,40 @@ class Runner:
         rows, counts = auto_review(rows)
         write_jsonl(self.path("reviewed.jsonl"), rows)
         return {"pairs": len(rows), **{k: v for k, v in counts.items() if v}}
+
+    def _run_argilla_review(self) -> dict[str, Any]:
+        """Push once per curated file, then pull when every pair is reviewed (or stop and say how to go on)."""
+        from prefkit.review.argilla_queue import pull, push, status
+
+        review, curated = self.recipe.review, self.path("curated.jsonl")
+        name = review.dataset or self.recipe.name or self.recipe_path.stem
+        marker = self.path("review-push.json")
+        pushed = {"curated": file_hash(curated), "dataset": name, "workspace": review.workspace,
+                  "annotators_per_pair": review.annotators_per_pair, "url": self.argilla.api_url}
+        previous = json.loads(marker.read_text()) if marker.exists() else None
+        if previous is None or {k: previous.get(k) for k in pushed} != pushed:
+            result = push(read_jsonl(curated), self.argilla, name, review.workspace, review.annotators_per_pair)
+            write_json(marker, {**pushed, "review_url": result["url"], "pairs": result["pairs"]})
+            previous = json.loads(marker.read_text())
+            self.log(f"pushed {result['pairs']} pairs to Argilla dataset '{name}' ({result['added']} new)")
+        while True:
+            progress = status(self.argilla, name, review.workspace)
+            if progress["total"] and progress["completed"] >= progress["total"]:
+                break
+            message = (f"{progress['completed']} of {progress['total']} pairs reviewed in '{name}' "
+                       f"({previous['review_url']})")
+            if not review.wait:
+                raise ReviewPending(f"{message}; when reviewers are done, run the same `prefkit run` command again "
+                                    "to pull their answers (or set review.wait: true)")
+            self.log(f"waiting for reviewers: {message}")
+            time.sleep(review.poll_seconds)
+        result = pull(self.argilla, name, review.workspace)
+        write_jsonl(self.path("reviewed.jsonl"), result.kept)
+        write_jsonl(self.path("reviewed.dropped.jsonl"), result.dropped)
+        write_json(self.path("review-report.json"), {"counts": dict(result.counts), "agreement": result.agreement})
+        return {"pairs": len(result.kept), "dropped": len(result.dropped),
+                **({"fleiss kappa": result.agreement["fleiss_kappa"]}
+                   if result.agreement.get("fleiss_kappa") is not None else {})}
 
     def _run_dpo(self, same_key: bool) -> dict[str, Any]:
         from prefkit.train.dpo import train

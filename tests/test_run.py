@@ -77,10 +77,13 @@ def test_missing_teacher_url_fails_before_any_work(tmp_path):
     assert not run_dir.exists()
 
 
-def test_unavailable_review_mode_fails_before_any_work(tmp_path):
+def test_review_modes_that_cannot_work_fail_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.delenv("ARGILLA_API_URL", raising=False)
+    monkeypatch.delenv("ARGILLA_API_KEY", raising=False)
     run_dir = tmp_path / "run"
-    result = CliRunner().invoke(cli, ["run", str(recipe(tmp_path, review={"mode": "argilla"})), "--run-dir", str(run_dir)])
-    assert result.exit_code == 2 and "review mode 'argilla' is not available" in result.stderr
+    review = {"mode": "argilla", "data_dir": str(tmp_path / "no-server")}
+    result = CliRunner().invoke(cli, ["run", str(recipe(tmp_path, review=review)), "--run-dir", str(run_dir)])
+    assert result.exit_code == 2 and "review mode 'argilla': no Argilla server given" in result.stderr
     assert not run_dir.exists()
     result = CliRunner().invoke(cli, ["run", str(recipe(tmp_path, review={"mode": "tui"})), "--run-dir", str(run_dir)])
     assert result.exit_code == 2 and "review mode 'tui' needs a terminal" in result.stderr
