@@ -31,7 +31,6 @@ from argilla_server.search_engine.base import (
     FloatMetadataMetrics,
     IntegerMetadataMetrics,
     MetadataFilterScope,
-    RangeFilter,
     RecordFilterScope,
     ResponseFilterScope,
     SearchEngine,

@@ -46,3 +46,9 @@ class ReviewPending(PrefkitError):
     """`prefkit run` pushed pairs to a review queue whose reviewers are not done yet: run again later."""
 
     exit_code = 6
+
+
+class ServerError(PrefkitError):
+    """A review server (Argilla, its Redis or its environment) could not be started, reached or used."""
+
+    exit_code = 7

@@ -22,11 +22,11 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any, Callable
 
-from prefkit.errors import InputError, MissingExtraError, PrefkitError
+from prefkit.errors import InputError, MissingExtraError, PrefkitError, ServerError
 from prefkit.formats import FORMATS, ActionSpec
 from prefkit.records import turn_text
 from prefkit.review.aggregate import LABELS, Answer, apply_decision, cohen_kappa, fleiss_kappa
-from prefkit.review.serve import ServerError, default_data_dir
+from prefkit.review.serve import default_data_dir
 from prefkit.review.tui import shown_order
 from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
 

@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from prefkit.errors import InputError, PrefkitError
+from prefkit.errors import InputError, ServerError
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,6 @@ LAUNCHER = ANNOTATION_DIR / "launch.py"
 POSTGRESQL_DRIVERS = ["asyncpg==0.30.0", "psycopg2-binary>=2.9,<3"]
 DEFAULT_PORT = 6900
 READY_TIMEOUT_S = 180
-
-
-class ServerError(PrefkitError):
-    """The Argilla server (or Redis, or its environment) could not be started or reached."""
-
-    exit_code = 5
 
 
 def default_data_dir() -> Path:

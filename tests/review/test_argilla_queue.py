@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 from prefkit.cli import cli
 from prefkit.jsonl import read_jsonl
-from prefkit.review.argilla_queue import Connection, pull, push, resolve_connection, status
-from prefkit.review.serve import ServerError, free_port
+from prefkit.review.argilla_queue import Connection, push, resolve_connection, status
+from prefkit.errors import ServerError
+from prefkit.review.serve import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from prefkit.review.serve import ArgillaServer, ServerError, free_port
+from prefkit.errors import ServerError
+from prefkit.review.serve import ArgillaServer, free_port
 
 pytestmark = pytest.mark.slow
 
