@@ -64,6 +64,10 @@ async def _ensure_owner(credentials: dict) -> None:
                               password_hash=accounts.hash_password(credentials["password"]))
         if await WorkspaceUser.get_by(db, workspace_id=workspace.id, user_id=user.id) is None:
             await WorkspaceUser.create(db, workspace_id=workspace.id, user_id=user.id)
+    # Pooled asyncpg connections belong to this event loop; uvicorn runs another one.
+    from argilla_server.database import async_engine
+
+    await async_engine.dispose()
 
 
 def _cache_settings_adapters() -> None:

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 ANNOTATION_DIR = Path(__file__).resolve().parents[2] / "annotation"
 REQUIREMENTS = ANNOTATION_DIR / "requirements-server.txt"
 LAUNCHER = ANNOTATION_DIR / "launch.py"
-POSTGRESQL_DRIVERS = ["asyncpg==0.30.0", "psycopg2-binary>=2.9,<3"]
+POSTGRESQL_DRIVERS = ["asyncpg==0.30.0", "psycopg2-binary==2.9.13"]  # async server, sync migrations
 DEFAULT_PORT = 6900
 READY_TIMEOUT_S = 180
 
