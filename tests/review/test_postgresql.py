@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,12 @@ BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse
 
 
 @pytest.fixture
-def postgresql(tmp_path_factory):
+def postgresql():
     """A URL of an empty database on a PostgreSQL server that lives as long as the test."""
     if BIN is None or os.geteuid() != 0 or shutil.which("runuser") is None:
         pytest.skip("needs Debian's PostgreSQL server binaries and root (to run them as `postgres`)")
-    root = tmp_path_factory.mktemp("pg")
+    # Not under pytest's tmp dir: that one is private to root, and the server runs as `postgres`.
+    root = Path(tempfile.mkdtemp(prefix="prefkit-pg-"))
     shutil.chown(root, "postgres")
     port = free_port()
 
@@ -38,6 +40,7 @@ def postgresql(tmp_path_factory):
         yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/argilla"
     finally:
         as_postgres(str(BIN / "pg_ctl"), "-D", str(root / "data"), "-m", "fast", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_queue_round_trip_on_postgresql(postgresql, pairs, tmp_path):
