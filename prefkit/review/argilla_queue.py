@@ -148,13 +148,23 @@ def dataset_settings(annotators_per_pair: int = 1):
     )
 
 
+MAX_SHOWN_CHARS = 20_000  # argilla-server's default limit on one chat message (ARGILLA_MAX_MESSAGE_LENGTH)
+MAX_ROLE_CHARS = 20
+
+
+def _shown(text: str) -> str:
+    """Text as the reviewer sees it: the head and tail of very long messages (the pair itself is kept whole
+    in hidden metadata, so nothing is lost)."""
+    if len(text) <= MAX_SHOWN_CHARS:
+        return text or "(empty)"
+    keep = (MAX_SHOWN_CHARS - 100) // 2  # the marker takes well under 100 characters
+    return f"{text[:keep]}\n[... {len(text) - 2 * keep:,} characters not shown ...]\n{text[-keep:]}"
+
+
 def _prompt_messages(prompt: list[dict]) -> list[dict]:
-    """Chat messages Argilla accepts (non-empty content): tool calls are written out as text."""
-    messages = []
-    for message in prompt:
-        text = turn_text([message]) or "(empty)"
-        messages.append({"role": str(message.get("role") or "unknown"), "content": text})
-    return messages
+    """Chat messages Argilla accepts: non-empty, not over its length limits, tool calls written out."""
+    return [{"role": str(message.get("role") or "unknown")[:MAX_ROLE_CHARS], "content": _shown(turn_text([message]))}
+            for message in prompt]
 
 
 class RuleJudge:
@@ -198,8 +208,8 @@ def to_record(row: dict, judge: RuleJudge, seed: int = 0):
         suggestions.append(rg.Suggestion("preference", label, score=round(1 / (1 + math.exp(-abs(margin))), 4),
                                          agent="prefkit-rules"))
     return rg.Record(id=row["id"], fields={"prompt": _prompt_messages(row["prompt"]),
-                                           "response_a": turn_text(row[first]) or "(empty)",
-                                           "response_b": turn_text(row[second]) or "(empty)"},
+                                           "response_a": _shown(turn_text(row[first])),
+                                           "response_b": _shown(turn_text(row[second]))},
                      metadata=metadata, suggestions=suggestions)
 
 

@@ -183,3 +183,26 @@ def test_a_wrong_api_key_and_a_missing_dataset_are_clear_errors(connection, tmp_
                                       "--api-url", connection.api_url, "--api-key", connection.api_key])
     assert result.exit_code == 2 and "no dataset 'never-pushed'" in result.output
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_long_contexts_tool_calls_and_odd_roles_are_pushed_whole(owner, connection, pairs, tmp_path):
+    call = {"id": "c1", "type": "function", "function": {"name": "execute_sql", "arguments": "{\"sql\": \"SELECT 1\"}"}}
+    observation = "row " * 15_000  # 60,000 characters: over Argilla's 20,000 per chat message
+    row = dict(pairs[0], id=None, prompt=[
+        {"role": "system", "content": "Use the tools."}, {"role": "user", "content": "How many rows?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": observation},
+        {"role": "environment-observation-with-a-long-name", "content": ""}],
+        chosen=[{"role": "assistant", "content": None, "tool_calls": [call]}],
+        rejected=[{"role": "assistant", "content": "Sure! " + observation}])
+    from prefkit.records import ensure_pair_id
+
+    row = ensure_pair_id(row)
+    push([row], connection, "odd-pairs")
+    record = next(iter(owner.datasets(name="odd-pairs", workspace="prefkit").records()))
+    messages = record.fields["prompt"]
+    assert [m.role for m in messages][:4] == ["system", "user", "assistant", "tool"]
+    assert 'execute_sql({"sql": "SELECT 1"})' in messages[2].content
+    assert "characters not shown" in messages[3].content and len(messages[3].content) <= 20_000
+    assert messages[4].content == "(empty)" and len(messages[4].role) <= 20
+    assert json.loads(record.metadata["prefkit_pair"]) == row  # the whole pair, long texts included
