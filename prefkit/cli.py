@@ -657,6 +657,32 @@ def review_push_command(curated: Path, dataset_name: str, annotators_per_pair: i
                   f"updated); reviewers open {result['url']}")
 
 
+@review_group.command("add-annotator")
+@click.argument("username")
+@_connection_options
+def review_add_annotator_command(username: str, api_url: str | None, api_key: str | None, data_dir: Path | None,
+                                 workspace: str) -> None:
+    """Give a reviewer an account: an annotator with a generated password, in the workspace.
+
+    The password goes into DATA_DIR/annotators/USERNAME.json (readable by you only), never on screen;
+    an existing user is only added to the workspace.
+
+    \b
+    Example:
+      prefkit review add-annotator alice
+    """
+    from prefkit.review.argilla_queue import add_annotator, resolve_connection
+    from prefkit.review.serve import default_data_dir
+
+    folder = Path(data_dir or default_data_dir()) / "annotators"
+    result = add_annotator(resolve_connection(api_url, api_key, data_dir), username, workspace, folder)
+    if result["created"]:
+        console.print(f"annotator '{username}' created in workspace '{workspace}'; sign-in details in "
+                      f"{result['credentials']}")
+    else:
+        console.print(f"'{username}' already has an account; now a member of workspace '{workspace}'")
+
+
 @review_group.command("status")
 @_connection_options
 @click.option("--dataset", "dataset_name", required=True, help="Argilla dataset name.")

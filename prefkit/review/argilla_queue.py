@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import secrets
 import urllib.error
 import urllib.request
 import warnings
@@ -298,6 +299,35 @@ def _get_dataset(client, name: str, workspace: str):
                          "`prefkit review push`")
     _check_is_ours(dataset, name)
     return dataset
+
+
+def add_annotator(connection: Connection, username: str, workspace: str = DEFAULT_WORKSPACE,
+                  folder: Path | None = None) -> dict:
+    """Create an annotator account with a generated password in the workspace (or add an existing user to it);
+    a new account's credentials go into FOLDER/USERNAME.json, readable by this user only."""
+    import argilla as rg
+
+    from prefkit.review.serve import _write_private
+
+    client = connect(connection)
+    with sdk_errors(connection, f"add the annotator '{username}'"):
+        space = client.workspaces(name=workspace) or rg.Workspace(name=workspace, client=client).create()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the SDK warns when the user does not exist yet
+            user = client.users(username=username)
+        created = user is None
+        out = None
+        if created:
+            password = secrets.token_urlsafe(12)
+            user = rg.User(username=username, password=password, role="annotator", client=client).create()
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+                out = folder / f"{username}.json"
+                _write_private(out, json.dumps({"url": connection.api_url, "username": username,
+                                                "password": password}, indent=2) + "\n")
+        if username not in [member.username for member in space.users]:
+            user.add_to_workspace(space)
+    return {"username": username, "workspace": workspace, "created": created, "credentials": str(out) if out else None}
 
 
 def status(connection: Connection, dataset_name: str, workspace: str = DEFAULT_WORKSPACE) -> dict:

@@ -206,3 +206,26 @@ def test_long_contexts_tool_calls_and_odd_roles_are_pushed_whole(owner, connecti
     assert "characters not shown" in messages[3].content and len(messages[3].content) <= 20_000
     assert messages[4].content == "(empty)" and len(messages[4].role) <= 20
     assert json.loads(record.metadata["prefkit_pair"]) == row  # the whole pair, long texts included
+
+
+def test_add_annotator_creates_an_account_whose_password_stays_in_a_private_file(connection, owner, tmp_path):
+    import urllib.request
+
+    args = ["review", "add-annotator", "reviewer-x", "--api-url", connection.api_url, "--api-key",
+            connection.api_key, "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "annotators" / "reviewer-x.json"
+    credentials = json.loads(path.read_text())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and credentials["password"] not in result.output
+    assert owner.users(username="reviewer-x").role == "annotator"
+    assert "reviewer-x" in [member.username for member in owner.workspaces(name="prefkit").users]
+    # The generated password signs in (Argilla's token endpoint).
+    request = urllib.request.Request(f"{connection.api_url}/api/v1/token", method="POST", data=(
+        f"username=reviewer-x&password={credentials['password']}").encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert "access_token" in json.loads(response.read())
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0 and "already has an account" in again.output
+    assert json.loads(path.read_text()) == credentials  # not overwritten
