@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from prefkit.errors import InputError, MissingExtraError, PrefkitError, ServerError
 from prefkit.formats import FORMATS, ActionSpec
-from prefkit.records import turn_text
+from prefkit.records import ensure_pair_id, turn_text
 from prefkit.review.aggregate import LABELS, Answer, apply_decision, cohen_kappa, fleiss_kappa
 from prefkit.review.serve import default_data_dir
 from prefkit.review.tui import shown_order
@@ -183,13 +183,14 @@ class RuleJudge:
         return self.scorer.score(format_name, row[side][-1], spec, previous_assistant(row["prompt"]))
 
 
-def to_record(row: dict, judge: RuleJudge, seed: int = 0):
-    """One Argilla record for one pair."""
+def to_record(row: dict, judge: RuleJudge, seed: int = 0, order: str | None = None):
+    """One Argilla record for one pair (`order`: the one already shown, when the pair was pushed before)."""
     import argilla as rg
 
     from prefkit.strategies.sample_rank import rule_score
 
-    order = shown_order(row["id"], seed)
+    if order not in ("chosen-first", "rejected-first"):
+        order = shown_order(row["id"], seed)
     first, second = ("chosen", "rejected") if order == "chosen-first" else ("rejected", "chosen")
     meta = row.get("meta") or {}
     metadata: dict[str, Any] = {ORDER_KEY: order, PAIR_KEY: json.dumps(row, ensure_ascii=False),
@@ -246,6 +247,7 @@ def push(rows: list[dict], connection: Connection, dataset_name: str, workspace:
     """Create the dataset if needed and upsert one record per pair; counts of created and updated records."""
     if annotators_per_pair < 1:
         raise InputError(f"--annotators-per-pair must be at least 1, got {annotators_per_pair}")
+    rows = [ensure_pair_id(row) for row in rows]
     first_seen: dict[str, int] = {}
     for number, row in enumerate(rows, 1):
         if row["id"] in first_seen:
@@ -278,12 +280,16 @@ def _push(client, rows, connection, dataset_name, workspace, annotators_per_pair
             except Exception as error:  # noqa: BLE001 - the server says why (responses exist)
                 raise PrefkitError(f"cannot change annotators per pair of '{dataset_name}' to "
                                    f"{annotators_per_pair}: {error}") from None
-    before = {record.id for record in dataset.records(with_responses=False, with_suggestions=False)}
+    # A pair pushed before keeps the A/B order its reviewers saw, whatever the seed now: answers already given
+    # are read through that order.
+    before = {record.id: (record.metadata or {}).get(ORDER_KEY)
+              for record in dataset.records(with_responses=False, with_suggestions=False)}
     judge = RuleJudge(verbosity)
     with _quiet_sdk():
         for start in range(0, len(rows), batch_size):
             batch = rows[start:start + batch_size]
-            dataset.records.log([to_record(row, judge, seed) for row in batch], batch_size=len(batch))
+            dataset.records.log([to_record(row, judge, seed, before.get(row["id"])) for row in batch],
+                                batch_size=len(batch))
             if progress:
                 progress(len(batch))
     updated = sum(1 for row in rows if row["id"] in before)

@@ -60,8 +60,9 @@ def test_pushing_again_updates_records_and_keeps_responses(owner, connection, an
     push(pairs[:6], connection, "push-twice")
     ids = _server_ids(owner, "push-twice")
     _answer(annotators["ann1"], ids[pairs[0]["id"]], "a_better")
+    orders = {r.id: r.metadata["order"] for r in owner.datasets(name="push-twice", workspace="prefkit").records()}
     changed = [dict(row, meta=dict(row["meta"], note="second push")) for row in pairs[:6]]
-    result = push(changed + pairs[6:8], connection, "push-twice")
+    result = push(changed + pairs[6:8], connection, "push-twice", seed=12345)  # another seed: same A/B as before
     assert (result["added"], result["updated"], result["dataset_created"]) == (2, 6, False)
     dataset = owner.datasets(name="push-twice", workspace="prefkit")
     records = list(dataset.records(with_responses=True))
@@ -69,6 +70,7 @@ def test_pushing_again_updates_records_and_keeps_responses(owner, connection, an
     by_id = {record.id: record for record in records}
     assert json.loads(by_id[pairs[1]["id"]].metadata["prefkit_pair"])["meta"]["note"] == "second push"
     assert [r.value for r in by_id[pairs[0]["id"]].responses if r.question_name == "preference"] == ["a_better"]
+    assert {pair_id: by_id[pair_id].metadata["order"] for pair_id in orders} == orders
 
 
 def _expected(row: dict, order: str, label: str) -> tuple[str, str]:
