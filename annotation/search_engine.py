@@ -41,11 +41,15 @@ from argilla_server.search_engine.base import (
     TermsMetrics,
     TextQuery,
 )
-from sqlalchemy import func, select, text
+from sqlalchemy import String, cast, func, literal, select, text
 
 ENGINE_NAME = "prefkit-sql"
 NOT_SUPPORTED = ("vector similarity search is not supported by prefkit's SQL search engine; "
                  "use an Argilla server backed by Elasticsearch for it")
+
+
+_EMPTY: dict = {}
+_NONE: list = []
 
 
 class _Row:
@@ -56,12 +60,15 @@ class _Row:
 
     def __init__(self, values: tuple):
         self.id, self.external_id, self.status, self.inserted_at, self.updated_at, self.metadata = values
-        self.metadata = self.metadata or {}
-        self.responses: list[tuple[str, str, dict]] = []  # (user_id, status, values)
-        self.suggestions: dict[str, dict] = {}
+        self.metadata = self.metadata or _EMPTY
+        # Most records have no responses yet: share one empty value until the first one arrives.
+        self.responses: list[tuple[str, str, dict]] = _NONE  # (user_id, status, values)
+        self.suggestions: dict[str, dict] = _EMPTY
         self.fields: dict | None = None
 
     def record_value(self, name: str) -> Any:
+        if name == "id":
+            return str(UUID(self.id))  # the database's text form, written as the API writes ids
         value = getattr(self, name, None) if name in _Row.__slots__ else None
         return _enum_value(value)
 
@@ -143,7 +150,13 @@ class SQLSearchEngine(SearchEngine):
 
     async def search(self, dataset: Dataset, query: TextQuery | str | None = None, filter=None, sort=None,
                      offset: int = 0, limit: int = 100, user_id: str | None = None) -> SearchResponses:
-        rows = await self._load(dataset.id, with_fields=query is not None)
+        scopes = _scopes(filter) + [order.scope for order in sort or []]
+        rows = await self._load(dataset.id, with_fields=query is not None, text=query,
+                                with_metadata=any(isinstance(scope, MetadataFilterScope) for scope in scopes),
+                                with_responses=any(isinstance(scope, ResponseFilterScope) for scope in scopes),
+                                with_suggestions=any(isinstance(scope, SuggestionFilterScope) for scope in scopes),
+                                with_dates=any(isinstance(scope, RecordFilterScope)
+                                               and scope.property in ("inserted_at", "updated_at") for scope in scopes))
         if query is not None:
             rows = [row for row in rows if _text_matches(row.fields or {}, query)]
         if filter is not None:
@@ -173,32 +186,63 @@ class SQLSearchEngine(SearchEngine):
         metrics = IntegerMetadataMetrics if kind == MetadataPropertyType.integer else FloatMetadataMetrics
         return metrics(min=min(numbers, default=None), max=max(numbers, default=None))
 
-    async def _load(self, dataset_id, with_fields: bool) -> list[_Row]:
-        columns = [Record.id, Record.external_id, Record.status, Record.inserted_at, Record.updated_at,
-                   Record.metadata_]
-        rows = {row[0]: _Row(tuple(row)) for row in
-                (await self.db.execute(select(*columns).where(Record.dataset_id == dataset_id))).all()}
+    async def _load(self, dataset_id, with_fields: bool, text=None, with_metadata: bool = True,
+                    with_responses: bool = True, with_suggestions: bool = True, with_dates: bool = True) -> list[_Row]:
+        """Only what the query looks at: a record's metadata can be large (prefkit keeps the whole pair there),
+        and the reviewers' "next record" query needs none of it."""
+        # Dates are parsed row by row on SQLite: select them only when a filter or sort looks at them, and
+        # let the database put the records in insertion order.
+        columns = [_key(Record.id), Record.external_id, Record.status,
+                   Record.inserted_at if with_dates else literal(None), Record.updated_at if with_dates else literal(None),
+                   Record.metadata_ if with_metadata else literal(None)]
+        query = select(*columns).where(Record.dataset_id == dataset_id).order_by(Record.inserted_at, Record.id)
+        rows = {row[0]: _Row(tuple(row)) for row in (await self.db.execute(query)).all()}
+        if with_responses:
+            await self._load_responses(dataset_id, rows)
+        if with_suggestions:
+            await self._load_suggestions(dataset_id, rows)
+        if with_fields:
+            query = select(_key(Record.id), Record.fields).where(Record.dataset_id == dataset_id)
+            # Plain words must appear in the stored JSON too: let the database skip records without them
+            # (a superset of the matches; `_text_matches` decides).
+            for term in _plain_terms(text):
+                query = query.where(cast(Record.fields, String).ilike(f"%{term}%"))
+            result = await self.db.execute(query)
+            for record_id, fields in result.all():
+                if record_id in rows:
+                    rows[record_id].fields = fields or {}
+        return list(rows.values())
+
+    async def _load_responses(self, dataset_id, rows: dict) -> None:
         responses = await self.db.execute(
-            select(Response.record_id, Response.user_id, Response.status, Response.values)
+            select(_key(Response.record_id), Response.user_id, Response.status, Response.values)
             .join(Record, Response.record_id == Record.id).where(Record.dataset_id == dataset_id))
         for record_id, user_id, status, values in responses.all():
-            if record_id in rows:
-                rows[record_id].responses.append((str(user_id), _enum_value(status), values or {}))
+            row = rows.get(record_id)
+            if row is not None:
+                if row.responses is _NONE:
+                    row.responses = []
+                row.responses.append((str(user_id), _enum_value(status), values or {}))
+
+    async def _load_suggestions(self, dataset_id, rows: dict) -> None:
         suggestions = await self.db.execute(
-            select(Suggestion.record_id, Question.name, Suggestion.value, Suggestion.score, Suggestion.agent,
+            select(_key(Suggestion.record_id), Question.name, Suggestion.value, Suggestion.score, Suggestion.agent,
                    Suggestion.type)
             .join(Record, Suggestion.record_id == Record.id).join(Question, Suggestion.question_id == Question.id)
             .where(Record.dataset_id == dataset_id))
         for record_id, question, value, score, agent, kind in suggestions.all():
-            if record_id in rows:
-                rows[record_id].suggestions[question] = {"value": value, "score": score, "agent": agent,
-                                                         "type": _enum_value(kind)}
-        if with_fields:
-            result = await self.db.execute(select(Record.id, Record.fields).where(Record.dataset_id == dataset_id))
-            for record_id, fields in result.all():
-                if record_id in rows:
-                    rows[record_id].fields = fields or {}
-        return sorted(rows.values(), key=lambda row: (row.inserted_at, str(row.id)))
+            row = rows.get(record_id)
+            if row is not None:
+                if row.suggestions is _EMPTY:
+                    row.suggestions = {}
+                row.suggestions[question] = {"value": value, "score": score, "agent": agent,
+                                             "type": _enum_value(kind)}
+
+
+def _key(column):
+    """A record id as the database stores it (text): turning 10,000 of them into UUID objects for every
+    search cost more than the search itself; only the returned page is converted."""
+    return cast(column, String)
 
 
 def _enum_value(value: Any) -> Any:
@@ -241,6 +285,15 @@ def _responses_of(row: _Row, user: User | None) -> list[tuple[str, str, dict]]:
 def _response_value(values: dict, question: str) -> Any:
     answer = values.get(question)
     return answer.get("value") if isinstance(answer, dict) else None
+
+
+def _scopes(condition) -> list:
+    """Every scope a filter looks at."""
+    if condition is None:
+        return []
+    if isinstance(condition, AndFilter):
+        return [scope for part in condition.filters for scope in _scopes(part)]
+    return [condition.scope]
 
 
 def _matches(row: _Row, condition) -> bool:
@@ -295,7 +348,8 @@ def _sort_value(row: _Row, scope, descending: bool) -> Any:
 def _sorted(rows: list[_Row], sort: list, user_id) -> list[_Row]:
     if user_id is not None:
         # A different but fixed order per user, as Elasticsearch's seeded random_score gives.
-        rows = sorted(rows, key=lambda row: hashlib.sha1(f"{user_id}:{row.id}".encode()).digest())
+        seed = f"{user_id}:"
+        rows = sorted(rows, key=lambda row: hashlib.sha1((seed + row.id).encode()).digest())
     for order in reversed(sort):
         descending = order.order == SortOrder.desc
         keyed = [(_sort_value(row, order.scope, descending), row) for row in rows]
@@ -335,6 +389,17 @@ def _terms(q: str) -> list[tuple[bool, str]]:
         if part:
             terms.append((wanted, part))
     return terms
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9 .,:;!?'()\-]+")
+
+
+def _plain_terms(query: TextQuery | str | None) -> list[str]:
+    """Wanted terms that JSON encoding leaves as they are (ASCII, no quotes, backslashes or LIKE wildcards)."""
+    if query is None:
+        return []
+    q = query if isinstance(query, str) else query.q
+    return [term for wanted, term in _terms(q) if wanted and _PLAIN.fullmatch(term)]
 
 
 def _text_matches(fields: dict, query: TextQuery | str) -> bool:

@@ -675,7 +675,7 @@ def review_add_annotator_command(username: str, api_url: str | None, api_key: st
     from prefkit.review.serve import default_data_dir
 
     folder = Path(data_dir or default_data_dir()) / "annotators"
-    result = add_annotator(resolve_connection(api_url, api_key, data_dir), username, workspace, folder)
+    result = add_annotator(resolve_connection(api_url, api_key, data_dir), username, folder, workspace)
     if result["created"]:
         console.print(f"annotator '{username}' created in workspace '{workspace}'; sign-in details in "
                       f"{result['credentials']}")

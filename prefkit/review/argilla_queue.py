@@ -307,13 +307,12 @@ def _get_dataset(client, name: str, workspace: str):
     return dataset
 
 
-def add_annotator(connection: Connection, username: str, workspace: str = DEFAULT_WORKSPACE,
-                  folder: Path | None = None) -> dict:
+def add_annotator(connection: Connection, username: str, folder: Path, workspace: str = DEFAULT_WORKSPACE) -> dict:
     """Create an annotator account with a generated password in the workspace (or add an existing user to it);
     a new account's credentials go into FOLDER/USERNAME.json, readable by this user only."""
     import argilla as rg
 
-    from prefkit.review.serve import _write_private
+    from prefkit.review.serve import write_private
 
     client = connect(connection)
     with sdk_errors(connection, f"add the annotator '{username}'"):
@@ -324,13 +323,17 @@ def add_annotator(connection: Connection, username: str, workspace: str = DEFAUL
         created = user is None
         out = None
         if created:
+            # The file first: a password that only ever existed on the server would be lost.
             password = secrets.token_urlsafe(12)
-            user = rg.User(username=username, password=password, role="annotator", client=client).create()
-            if folder is not None:
-                folder.mkdir(parents=True, exist_ok=True)
-                out = folder / f"{username}.json"
-                _write_private(out, json.dumps({"url": connection.api_url, "username": username,
-                                                "password": password}, indent=2) + "\n")
+            folder.mkdir(parents=True, exist_ok=True)
+            out = folder / f"{username}.json"
+            write_private(out, json.dumps({"url": connection.api_url, "username": username,
+                                           "password": password}, indent=2) + "\n")
+            try:
+                user = rg.User(username=username, password=password, role="annotator", client=client).create()
+            except BaseException:
+                out.unlink(missing_ok=True)
+                raise
         if username not in [member.username for member in space.users]:
             user.add_to_workspace(space)
     return {"username": username, "workspace": workspace, "created": created, "credentials": str(out) if out else None}

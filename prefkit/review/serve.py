@@ -98,11 +98,11 @@ def ensure_credentials(data_dir: Path) -> dict:
         return credentials
     credentials = {"url": None, "username": "owner", "password": secrets.token_urlsafe(18),
                    "api_key": secrets.token_urlsafe(32)}
-    _write_private(path, json.dumps(credentials, indent=2) + "\n")
+    write_private(path, json.dumps(credentials, indent=2) + "\n")
     return credentials
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write atomically with mode 600 from the first byte (never world-readable, not even briefly)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -177,7 +177,7 @@ class ArgillaServer:
         self.credentials = ensure_credentials(self.data_dir)
         secret = self.data_dir / "auth_secret_key"
         if not secret.exists():
-            _write_private(secret, secrets.token_hex(32) + "\n")
+            write_private(secret, secrets.token_hex(32) + "\n")
         try:
             redis_url = self.redis_url or self._start_redis()
             self._start_server(python, redis_url)
@@ -185,7 +185,7 @@ class ArgillaServer:
             self.stop()
             raise
         self.credentials["url"] = self.url
-        _write_private(self.data_dir / "credentials.json", json.dumps(self.credentials, indent=2) + "\n")
+        write_private(self.data_dir / "credentials.json", json.dumps(self.credentials, indent=2) + "\n")
         return self.credentials
 
     def _start_redis(self) -> str:
