@@ -53,6 +53,33 @@ def answer_all(connection: Connection, dataset_name: str, rows: list[dict]) -> i
     return len(rows)
 
 
+def search_ms(connection: Connection, dataset_name: str) -> dict[str, float]:
+    """Median milliseconds of the searches a reviewer's browser makes, on the SQL-backed search engine."""
+    import statistics
+
+    import argilla as rg
+
+    client = rg.Argilla(api_url=connection.api_url, api_key=connection.api_key, timeout=120)
+    dataset = client.datasets(name=dataset_name, workspace="prefkit")
+    http, base = client.api.http_client, f"/api/v1/datasets/{dataset.id}"
+    pending = {"filters": {"and": [{"type": "terms", "scope": {"entity": "response", "property": "status"},
+                                    "values": ["pending"]}]}}
+    calls = {"next pending record for me (the UI's query)": ("post", f"/api/v1/me/datasets/{dataset.id}/records/search", pending),
+             "text query 'cabinet'": ("post", f"{base}/records/search", {"query": {"text": {"q": "cabinet"}}}),
+             "dataset progress": ("get", f"{base}/progress", None)}
+    out = {}
+    for label, (method, path, body) in calls.items():
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            response = http.post(path, json=body, params={"limit": 1}) if method == "post" else http.get(path)
+            response.raise_for_status()
+            times.append((time.perf_counter() - started) * 1000)
+        out[label] = statistics.median(times)
+        print(f"{label:<46} {out[label]:8.0f} ms (median of 5)")
+    return out
+
+
 def push_slice(rows: list[dict], stock: bool, root: Path) -> float:
     with ArgillaServer(root / ("stock" if stock else "prefkit"), port=free_port(), stock=stock) as server:
         connection = Connection(server.url, server.credentials["api_key"])
@@ -72,6 +99,7 @@ def main() -> None:
         with ArgillaServer(root / "main", port=free_port()) as server:
             connection = Connection(server.url, server.credentials["api_key"])
             _, push_s = timed(f"push {len(rows):,} (new dataset)", push, rows, connection, "roundtrip")
+            search_ms(connection, "roundtrip")
             _, repush_s = timed(f"push {len(rows):,} again (updates)", push, rows, connection, "roundtrip")
             timed(f"answer {len(rows):,} (bulk upsert, not prefkit)", answer_all, connection, "roundtrip", rows)
             result, pull_s = timed(f"pull {len(rows):,} (all answered)", pull, connection, "roundtrip")
