@@ -575,11 +575,12 @@ def demo_model_command(out_dir: Path, tasks_path: Path | None, epochs: float, sl
 
 @cli.group("review")
 def review_group() -> None:
-    """Human review of pairs: an Argilla queue (serve, push, status, pull) or `tui` for one person offline.
+    """Human review of pairs: an Argilla queue (serve, add-annotator, push, status, pull) or `tui` offline.
 
     \b
     Example:
       prefkit review serve &                 # local Argilla, credentials in its data dir
+      prefkit review add-annotator alice     # her password goes to DATA_DIR/annotators/alice.json
       prefkit review push curated.jsonl --dataset dbbench-v1
       prefkit review status --dataset dbbench-v1
       prefkit review pull --dataset dbbench-v1 --out reviewed.jsonl
@@ -587,7 +588,7 @@ def review_group() -> None:
 
 
 def _connection_options(command):
-    """--api-url / --api-key / --data-dir / --workspace, shared by push, status and pull."""
+    """--api-url / --api-key / --data-dir / --workspace, shared by the commands that talk to a server."""
     command = click.option("--workspace", default="prefkit", show_default=True, help="Argilla workspace.")(command)
     command = click.option("--data-dir", type=click.Path(path_type=Path),
                            help="Where `review serve` wrote credentials.json [default: ~/.local/share/prefkit/argilla].")(command)

@@ -250,36 +250,40 @@ class Runner:
         return {"pairs": len(rows), **{k: v for k, v in counts.items() if v}}
 
     def _run_argilla_review(self) -> dict[str, Any]:
-        """Push once per curated file, then pull when every pair is reviewed (or stop and say how to go on)."""
-        from prefkit.review.argilla_queue import pull, push, status
+        """Push once per curated file, then pull when every pair of it is reviewed (or stop and say how to go
+        on). Only this run's pairs count: a dataset may also hold pairs pushed by earlier runs."""
+        from prefkit.review.argilla_queue import pull, push
 
         review, curated = self.recipe.review, self.path("curated.jsonl")
         name = review.dataset or self.recipe.name or self.recipe_path.stem
+        rows = read_jsonl(curated)
+        ids = {row["id"] for row in rows}
         marker = self.path("review-push.json")
         pushed = {"curated": file_hash(curated), "dataset": name, "workspace": review.workspace,
                   "annotators_per_pair": review.annotators_per_pair, "url": self.argilla.api_url}
         previous = json.loads(marker.read_text()) if marker.exists() else None
         if previous is None or {k: previous.get(k) for k in pushed} != pushed:
-            result = push(read_jsonl(curated), self.argilla, name, review.workspace, review.annotators_per_pair)
+            result = push(rows, self.argilla, name, review.workspace, review.annotators_per_pair)
             write_json(marker, {**pushed, "review_url": result["url"], "pairs": result["pairs"]})
             previous = json.loads(marker.read_text())
             self.log(f"pushed {result['pairs']} pairs to Argilla dataset '{name}' ({result['added']} new)")
         while True:
-            progress = status(self.argilla, name, review.workspace)
-            if progress["total"] and progress["completed"] >= progress["total"]:
+            result = pull(self.argilla, name, review.workspace)
+            kept = [row for row in result.kept if row["id"] in ids]
+            dropped = [row for row in result.dropped if row["id"] in ids]
+            if len(kept) + len(dropped) >= len(ids):
                 break
-            message = (f"{progress['completed']} of {progress['total']} pairs reviewed in '{name}' "
+            message = (f"{len(kept) + len(dropped)} of {len(ids)} pairs reviewed in '{name}' "
                        f"({previous['review_url']})")
             if not review.wait:
                 raise ReviewPending(f"{message}; when reviewers are done, run the same `prefkit run` command again "
                                     "to pull their answers (or set review.wait: true)")
             self.log(f"waiting for reviewers: {message}")
             time.sleep(review.poll_seconds)
-        result = pull(self.argilla, name, review.workspace)
-        write_jsonl(self.path("reviewed.jsonl"), result.kept)
-        write_jsonl(self.path("reviewed.dropped.jsonl"), result.dropped)
+        write_jsonl(self.path("reviewed.jsonl"), kept)
+        write_jsonl(self.path("reviewed.dropped.jsonl"), dropped)
         write_json(self.path("review-report.json"), {"counts": dict(result.counts), "agreement": result.agreement})
-        return {"pairs": len(result.kept), "dropped": len(result.dropped),
+        return {"pairs": len(kept), "dropped": len(dropped),
                 **({"fleiss kappa": result.agreement["fleiss_kappa"]}
                    if result.agreement.get("fleiss_kappa") is not None else {})}
 

@@ -28,17 +28,20 @@ def _recipe(tmp_path: Path, url: str, dataset: str, **review) -> Path:
     return path
 
 
-def _answer_everything(owner, dataset_name: str, label: str = "b_better") -> int:
+def _answer_everything(owner, dataset_name: str, label: str = "b_better", only: set | None = None) -> int:
     dataset = owner.datasets(name=dataset_name, workspace="prefkit")
     items = [{"record_id": str(record._server_id), "status": "submitted", "values": {"preference": {"value": label}}}
-             for record in dataset.records(with_responses=False)]
+             for record in dataset.records(with_responses=False) if only is None or record.id in only]
     owner.api.http_client.post("/api/v1/me/responses/bulk", json={"items": items}).raise_for_status()
     return len(items)
 
 
-def test_run_pushes_once_stops_until_reviewed_then_pulls(connection, owner, tmp_path, monkeypatch):
+def test_run_pushes_once_stops_until_reviewed_then_pulls(connection, owner, pairs, tmp_path, monkeypatch):
+    from prefkit.review.argilla_queue import push
+
     monkeypatch.setenv("ARGILLA_API_KEY", connection.api_key)
     path, run_dir = _recipe(tmp_path, connection.api_url, "run-stop"), tmp_path / "run"
+    push(pairs[300:302], connection, "run-stop")  # an earlier run's pairs, never answered: not this run's
     result = CliRunner().invoke(cli, ["run", str(path), "--run-dir", str(run_dir), "-q"])
     assert result.exit_code == ReviewPending.exit_code, result.output
     assert "0 of" in result.stderr and "run the same `prefkit run` command again" in result.stderr
@@ -51,7 +54,7 @@ def test_run_pushes_once_stops_until_reviewed_then_pulls(connection, owner, tmp_
     assert result.exit_code == ReviewPending.exit_code  # still nobody answered; no second push
     assert json.loads((run_dir / "review-push.json").read_text()) == pushed_at
 
-    assert _answer_everything(owner, "run-stop") == len(curated)
+    assert _answer_everything(owner, "run-stop", only={row["id"] for row in curated}) == len(curated)
     result = CliRunner().invoke(cli, ["run", str(path), "--run-dir", str(run_dir), "-q"])
     assert result.exit_code == 0, result.output
     reviewed = read_jsonl(run_dir / "reviewed.jsonl")
