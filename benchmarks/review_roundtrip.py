@@ -37,7 +37,8 @@ def answer_all(connection: Connection, dataset_name: str, rows: list[dict]) -> i
     benchmark's)."""
     import argilla as rg
 
-    from prefkit.review.argilla_queue import RuleJudge, _quiet_sdk, to_record
+    from prefkit.review.argilla_queue import _quiet_sdk, to_record
+    from prefkit.review.auto import RuleJudge
 
     client = rg.Argilla(api_url=connection.api_url, api_key=connection.api_key, timeout=120)
     dataset = client.datasets(name=dataset_name, workspace="prefkit")

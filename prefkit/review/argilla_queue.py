@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from prefkit.errors import InputError, MissingExtraError, PrefkitError, ServerError
-from prefkit.formats import FORMATS, ActionSpec
 from prefkit.records import ensure_pair_id, turn_text
 from prefkit.review.aggregate import LABELS, Answer, apply_decision, cohen_kappa, fleiss_kappa
+from prefkit.review.auto import RuleJudge
 from prefkit.review.serve import default_data_dir
 from prefkit.review.tui import shown_order
-from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
+from prefkit.scoring import VerbosityConfig
 
 log = logging.getLogger(__name__)
 
@@ -168,26 +168,9 @@ def _prompt_messages(prompt: list[dict]) -> list[dict]:
             for message in prompt]
 
 
-class RuleJudge:
-    """The rule-based preference (the same rules as `filter` and the `auto` review) for suggestions."""
-
-    def __init__(self, verbosity: VerbosityConfig | None = None):
-        self.scorer = Scorer(verbosity)
-
-    def scores(self, row: dict, side: str):
-        meta = row.get("meta") or {}
-        format_name = meta.get("format")
-        if format_name not in FORMATS:
-            return None
-        spec = ActionSpec.model_validate(meta.get("action_spec") or {})
-        return self.scorer.score(format_name, row[side][-1], spec, previous_assistant(row["prompt"]))
-
-
 def to_record(row: dict, judge: RuleJudge, seed: int = 0, order: str | None = None):
     """One Argilla record for one pair (`order`: the one already shown, when the pair was pushed before)."""
     import argilla as rg
-
-    from prefkit.strategies.sample_rank import rule_score
 
     if order not in ("chosen-first", "rejected-first"):
         order = shown_order(row["id"], seed)
@@ -199,10 +182,9 @@ def to_record(row: dict, judge: RuleJudge, seed: int = 0, order: str | None = No
         if isinstance(meta.get(key), str) and meta[key]:
             metadata[key] = meta[key]
     suggestions = []
-    a, b = judge.scores(row, first), judge.scores(row, second)
+    a, b = judge.score(row, first), judge.score(row, second)
     if a is not None and b is not None:
-        score_a, score_b = rule_score(a, judge.scorer.config), rule_score(b, judge.scorer.config)
-        margin = score_a - score_b
+        margin = judge.value(a) - judge.value(b)
         metadata.update(a_valid="yes" if a.parsed.valid else "no", b_valid="yes" if b.parsed.valid else "no",
                         a_filler=len(a.filler), b_filler=len(b.filler), rule_margin=round(margin, 4))
         label = "a_better" if margin > 0 else "b_better" if margin < 0 else "tie"

@@ -1,27 +1,45 @@
-"""The `auto` review: accept the rule-based preference (no human), marked as such in `meta.review`."""
+"""The `auto` review: accept the rule-based preference (no human), marked as such in `meta.review`.
+
+`RuleJudge` is that preference; the Argilla queue shows it to reviewers as a suggestion."""
 
 from __future__ import annotations
 
 from prefkit.formats import FORMATS, ActionSpec
 from prefkit.records import add_meta
-from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
+from prefkit.scoring import Scorer, TurnScore, VerbosityConfig, previous_assistant
 from prefkit.strategies.sample_rank import rule_score
+
+
+class RuleJudge:
+    """Scores the two sides of a pair with the same rules as `prefkit filter`."""
+
+    def __init__(self, verbosity: VerbosityConfig | None = None):
+        self.scorer = Scorer(verbosity)
+
+    def score(self, row: dict, side: str) -> TurnScore | None:
+        """The last turn of `side` scored in the pair's format; None when the format is unknown."""
+        meta = row.get("meta") or {}
+        format_name = meta.get("format")
+        if format_name not in FORMATS:
+            return None
+        spec = ActionSpec.model_validate(meta.get("action_spec") or {})
+        return self.scorer.score(format_name, row[side][-1], spec, previous_assistant(row["prompt"]))
+
+    def value(self, score: TurnScore) -> float:
+        """Higher is better (see `sample_rank.rule_score`)."""
+        return rule_score(score, self.scorer.config)
 
 
 def auto_review(rows: list[dict], verbosity: VerbosityConfig | None = None) -> tuple[list[dict], dict[str, int]]:
     """Keep pairs the rules prefer as given, swap those they prefer the other way, drop ties."""
-    scorer = Scorer(verbosity)
+    judge = RuleJudge(verbosity)
     kept, counts = [], {"chosen": 0, "swapped": 0, "tie": 0}
     for row in rows:
-        meta = row.get("meta") or {}
-        format_name = meta.get("format")
-        if format_name not in FORMATS:
+        chosen_score, rejected_score = judge.score(row, "chosen"), judge.score(row, "rejected")
+        if chosen_score is None or rejected_score is None:
             counts["tie"] += 1
             continue
-        spec = ActionSpec.model_validate(meta.get("action_spec") or {})
-        previous = previous_assistant(row["prompt"])
-        chosen = rule_score(scorer.score(format_name, row["chosen"][-1], spec, previous), scorer.config)
-        rejected = rule_score(scorer.score(format_name, row["rejected"][-1], spec, previous), scorer.config)
+        chosen, rejected = judge.value(chosen_score), judge.value(rejected_score)
         decision = "chosen" if chosen > rejected else ("swapped" if rejected > chosen else "tie")
         counts[decision] += 1
         if decision == "tie":
