@@ -763,13 +763,11 @@ def review_tui_command(curated: Path, out_path: Path, seed: int) -> None:
     Example:
       prefkit review tui runs/quickstart/curated.jsonl --out reviewed.jsonl
     """
-    from prefkit.jsonl import read_jsonl
-    from prefkit.records import Pair, ensure_pair_id
     from prefkit.review.tui import review
 
     if _same_file(curated, out_path):
         raise InputError("--out is the input file; choose another output", str(curated))
-    rows = [ensure_pair_id(row) for row in read_jsonl(curated, Pair)]
+    rows = _read_pairs(curated)
 
     def ask(prompt: str) -> str:
         console.print(prompt, end="")

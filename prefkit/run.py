@@ -264,8 +264,8 @@ class Runner:
         previous = json.loads(marker.read_text()) if marker.exists() else None
         if previous is None or {k: previous.get(k) for k in pushed} != pushed:
             result = push(rows, self.argilla, name, review.workspace, review.annotators_per_pair)
-            write_json(marker, {**pushed, "review_url": result["url"], "pairs": result["pairs"]})
-            previous = json.loads(marker.read_text())
+            previous = {**pushed, "review_url": result["url"], "pairs": result["pairs"]}
+            write_json(marker, previous)
             self.log(f"pushed {result['pairs']} pairs to Argilla dataset '{name}' ({result['added']} new)")
         while True:
             result = pull(self.argilla, name, review.workspace)

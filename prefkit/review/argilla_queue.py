@@ -14,8 +14,6 @@ import logging
 import math
 import os
 import secrets
-import urllib.error
-import urllib.request
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -27,7 +25,7 @@ from prefkit.errors import InputError, MissingExtraError, PrefkitError, ServerEr
 from prefkit.records import ensure_pair_id, turn_text
 from prefkit.review.aggregate import LABELS, Answer, apply_decision, cohen_kappa, fleiss_kappa
 from prefkit.review.auto import RuleJudge
-from prefkit.review.serve import default_data_dir
+from prefkit.review.serve import Connection, check_server, default_data_dir
 from prefkit.review.tui import shown_order
 from prefkit.scoring import VerbosityConfig
 
@@ -42,14 +40,6 @@ LABEL_TITLES = {"a_better": "A is better", "b_better": "B is better", "tie": "Ti
 PAIR_KEY = "prefkit_pair"  # extra metadata: the pair as pushed, JSON
 ORDER_KEY = "order"
 FIELDS = ("prompt", "response_a", "response_b")
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Where the server is and the key to use."""
-
-    api_url: str
-    api_key: str
 
 
 def resolve_connection(api_url: str | None = None, api_key: str | None = None,
@@ -73,25 +63,6 @@ def resolve_connection(api_url: str | None = None, api_key: str | None = None,
             raise InputError("no url/api_key in the credentials: start the server with `prefkit review serve`",
                              str(path))
     return Connection(api_url.rstrip("/"), api_key)
-
-
-def check_server(connection: Connection, timeout: float = 10) -> dict:
-    """The signed-in user, or a one-line error saying whether the server is down or the key is wrong."""
-    request = urllib.request.Request(f"{connection.api_url}/api/v1/me",
-                                     headers={"X-Argilla-Api-Key": connection.api_key})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        if error.code in (401, 403):
-            raise ServerError(f"the Argilla server at {connection.api_url} rejected the API key (HTTP {error.code}): "
-                              "check --api-key / ARGILLA_API_KEY") from None
-        raise ServerError(f"the Argilla server at {connection.api_url} answered HTTP {error.code} to /api/v1/me: "
-                          "is this an Argilla 2.x server?") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise ServerError(f"cannot reach the Argilla server at {connection.api_url} ({reason}): start it with "
-                          "`prefkit review serve` or check --api-url") from None
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ runs on), cached under ~/.cache/prefkit; Redis is Debian's `redis-server`, start
 with nothing persisted; the server runs `annotation/launch.py`, which uses the SQL-backed search engine in
 `annotation/search_engine.py`. The owner's password and API key are generated into DATA_DIR/credentials.json
 (mode 600). Children die with this process (PR_SET_PDEATHSIG) and are stopped in order on SIGINT/SIGTERM.
+`check_server` is how both the start-up wait and the review commands ask a server whether it answers.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefkit.errors import InputError, ServerError
@@ -140,6 +142,33 @@ def _tail(path: Path, lines: int = 5) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class Connection:
+    """Where the server is and the key to use."""
+
+    api_url: str
+    api_key: str
+
+
+def check_server(connection: Connection, timeout: float = 10) -> dict:
+    """The signed-in user, or a one-line error saying whether the server is down or the key is wrong."""
+    request = urllib.request.Request(f"{connection.api_url}/api/v1/me",
+                                     headers={"X-Argilla-Api-Key": connection.api_key})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code in (401, 403):
+            raise ServerError(f"the Argilla server at {connection.api_url} rejected the API key (HTTP {error.code}): "
+                              "check --api-key / ARGILLA_API_KEY") from None
+        raise ServerError(f"the Argilla server at {connection.api_url} answered HTTP {error.code} to /api/v1/me: "
+                          "is this an Argilla 2.x server?") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise ServerError(f"cannot reach the Argilla server at {connection.api_url} ({reason}): start it with "
+                          "`prefkit review serve` or check --api-url") from None
+
+
 class ArgillaServer:
     """Redis + argilla-server on 127.0.0.1 for one data dir; a context manager that stops both."""
 
@@ -226,16 +255,14 @@ class ArgillaServer:
             self._server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
                                             start_new_session=True, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + READY_TIMEOUT_S
-        request = urllib.request.Request(f"{self.url}/api/v1/me",
-                                         headers={"X-Argilla-Api-Key": self.credentials["api_key"]})
+        connection = Connection(self.url, self.credentials["api_key"])
         while time.monotonic() < deadline:
             if self._server.poll() is not None:
                 raise ServerError(f"the Argilla server exited at start (code {self._server.returncode}); "
                                   f"{server_log}: {_tail(server_log)}")
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                with urllib.request.urlopen(request, timeout=2) as response:
-                    if response.status == 200:
-                        return
+            with contextlib.suppress(ServerError):  # not up yet, or the owner not created yet
+                check_server(connection, timeout=2)
+                return
             time.sleep(0.25)
         raise ServerError(f"the Argilla server did not answer within {READY_TIMEOUT_S} s; see {server_log}")
 
