@@ -45,10 +45,12 @@ class PairFilter(Filter):
         if chosen_text == rejected_text:
             return ["pair.identical"]
         reasons = []
-        chosen_tokens, rejected_tokens = chosen_text.split(), rejected_text.split()
-        if _similarity(chosen_tokens, rejected_tokens) >= self.config.max_similarity and not _rules_differ(item):
+        # Sides whose format violations differ in number break different rules: no need to compare texts.
+        if (not _formats_differ(item)
+                and _similarity(chosen_text.split(), rejected_text.split()) >= self.config.max_similarity
+                and not _rules_differ(item)):
             reasons.append("pair.near_identical")
-        if self.config.concise and len(chosen_tokens) > self.config.max_length_ratio * len(rejected_tokens):
+        if self.config.concise and len(chosen_text.split()) > self.config.max_length_ratio * len(rejected_text.split()):
             reasons.append("pair.chosen_too_long")
         return reasons
 
@@ -60,6 +62,14 @@ def _similarity(a: list[str], b: list[str]) -> float:
     grams_a, grams_b = set(zip(a, a[1:])) or set(a), set(zip(b, b[1:])) or set(b)
     union = grams_a | grams_b
     return len(grams_a & grams_b) / len(union) if union else 1.0
+
+
+def _formats_differ(item: PairItem) -> bool:
+    """The cheap part of `_rules_differ`: the parse alone tells the sides apart."""
+    chosen, rejected = item.score("chosen"), item.score("rejected")
+    if chosen is None or rejected is None:
+        return False
+    return len(chosen.parsed.violations) != len(rejected.parsed.violations)
 
 
 def _rules_differ(item: PairItem) -> bool:
