@@ -25,9 +25,7 @@ DEFAULT_FILLER_PHRASES = (
     "let's dive in", "no problem!", "you're welcome",
 )
 
-_TOKEN = re.compile(r"[^\s.,!?;:\"()\[\]{}*`]+")
 _OPENER = re.compile(r"\s*(certainly|sure|absolutely|of course|great|okay|ok|alright|hello|hi there|gladly)\s*[.!,:;\-—]")
-_PUNCT = ".,!?;:\"'()[]{}*`"
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 _LABEL = re.compile(r"^[ \t>]*(?:thought|think|action|final answer|observation)(?: \d+)?[ \t]*:[ \t]*", re.I | re.M)
 _CODE = re.compile(r"```.*?(?:```|$)|<execute>.*?(?:</execute>|$)|<content>.*?(?:</content>|$)", re.S)
@@ -119,14 +117,19 @@ class Scorer:
     """Scores turns of one format under a verbosity config; compile once, score many."""
 
     def __init__(self, config: VerbosityConfig | None = None):
+        import ahocorasick
+
         self.config = config or VerbosityConfig()
         phrases = {p.lower().strip() for p in [*self.config.filler_phrases, *self.config.extra_filler_phrases]}
-        # Indexed by first word: a turn is searched only for phrases whose first word it contains.
-        self._by_first: dict[str, list[str]] = {}
+        # One pass over a turn finds every phrase at once (Aho-Corasick, in C); a regular expression with
+        # the phrases as alternatives retries them at nearly every letter, and a clean turn is the common case.
+        self._automaton = ahocorasick.Automaton(ahocorasick.STORE_LENGTH)
         for phrase in phrases:
             if phrase:
-                self._by_first.setdefault(phrase.split()[0].strip(_PUNCT), []).append(phrase)
-        self._first_words = frozenset(self._by_first)
+                self._automaton.add_word(phrase)
+        self._searchable = bool(len(self._automaton))
+        if self._searchable:
+            self._automaton.make_automaton()
 
     def filler_phrases(self, text: str) -> list[str]:
         """Filler phrases found in `text` (whole words, case-insensitive), longest match first; a turn that
@@ -138,24 +141,22 @@ class Scorer:
         return self._phrases_in(lowered)
 
     def _phrases_in(self, lowered: str) -> list[str]:
-        hits = self._first_words.intersection(_TOKEN.findall(lowered))
+        if not self._searchable:
+            return []
+        hits = [(end + 1 - length, end + 1) for end, length in self._automaton.iter(lowered)]
         if not hits:
-            return []  # the common case for a disciplined turn, decided at C speed
-        # Only phrases whose first word occurs are searched, longest first, each a C-speed substring scan.
-        candidates = sorted((phrase for word in hits for phrase in self._by_first[word]), key=len, reverse=True)
-        found: list[tuple[int, str]] = []
-        taken: list[tuple[int, int]] = []
-        for phrase in candidates:
-            start = lowered.find(phrase)
-            while start != -1:
-                end = start + len(phrase)
-                before_ok = start == 0 or not _is_word(lowered[start - 1])
-                after_ok = end == len(lowered) or not _is_word(phrase[-1]) or not _is_word(lowered[end])
-                if before_ok and after_ok and not any(a < end and start < b for a, b in taken):
-                    found.append((start, phrase))
-                    taken.append((start, end))
-                start = lowered.find(phrase, start + 1)
-        return [phrase for _, phrase in sorted(found)]
+            return []  # the common case for a disciplined turn
+        # Whole words only; where matches overlap the longest wins (then the earliest).
+        hits.sort(key=lambda span: (span[0] - span[1], span[0]))
+        found: list[tuple[int, int]] = []
+        for start, end in hits:
+            if start > 0 and _is_word(lowered[start - 1]):
+                continue
+            if end < len(lowered) and _is_word(lowered[end - 1]) and _is_word(lowered[end]):
+                continue
+            if not any(a < end and start < b for a, b in found):
+                found.append((start, end))
+        return [lowered[start:end] for start, end in sorted(found)]
 
     def score(self, format_name: str, message: dict, spec: ActionSpec | None = None,
               previous: dict | None = None) -> TurnScore:

@@ -1,0 +1,45 @@
+"""Turn scoring shared by filter, sample-rank and eval: filler phrase search."""
+
+from prefkit.scoring import Scorer, VerbosityConfig
+
+
+def phrases(text, **config):
+    return Scorer(VerbosityConfig(**config)).filler_phrases(text)
+
+
+def test_filler_phrases_are_found_case_insensitively_in_text_order():
+    assert phrases("I HOPE THIS HELPS. Have a nice day") == ["i hope this helps", "have a nice day"]
+
+
+def test_every_occurrence_counts():
+    assert phrases("happy to help, really happy to help") == ["happy to help", "happy to help"]
+
+
+def test_overlapping_phrases_count_once_as_the_longest():
+    assert phrases("So I'd be happy to help here.") == ["i'd be happy to help"]
+    assert phrases("i hope this helps") == ["i hope this helps"]
+
+
+def test_phrases_match_whole_words_only():
+    assert phrases("the unsure thingy, as anything") == []
+    assert phrases("the variable happy_to_help") == []
+    assert phrases("as an aim") == []
+    assert phrases("as an ai, I") == ["as an ai"]
+
+
+def test_phrases_ending_in_punctuation_may_touch_the_next_word():
+    assert phrases("Then, no problem!Next step.", flag_openers=False) == ["no problem!"]
+
+
+def test_opener_counts_besides_the_phrases():
+    assert phrases("Sure. I hope this helps") == ["sure", "i hope this helps"]
+    assert phrases("Sure. I hope this helps", flag_openers=False) == ["i hope this helps"]
+
+
+def test_an_empty_phrase_list_finds_only_openers():
+    assert phrases("Certainly, I hope this helps", filler_phrases=[]) == ["certainly"]
+    assert phrases("I hope this helps", filler_phrases=[], extra_filler_phrases=["  "]) == []
+
+
+def test_user_phrases_are_added_lowercased():
+    assert phrases("Roger That, querying", extra_filler_phrases=["Roger that"]) == ["roger that"]
