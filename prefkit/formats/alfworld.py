@@ -43,12 +43,18 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
     if not turn.valid:
         return turn
     text = text.strip()
-    style = spec.style or ("agentbench" if _AGENTBENCH_LABEL.search(text) else "react")
+    style = spec.style or ("agentbench" if _has_agentbench_label(text) else "react")
     if style == "agentbench":
         _parse_agentbench(turn, text, spec)
     else:
         _parse_react(turn, text, spec)
     return turn
+
+
+def _has_agentbench_label(text: str) -> bool:
+    # A case-insensitive search tries every position of the turn; most react-style turns hold neither word.
+    lowered = text.lower()
+    return ("thought" in lowered or "action" in lowered) and _AGENTBENCH_LABEL.search(text) is not None
 
 
 def _parse_agentbench(turn: ParsedTurn, text: str, spec: ActionSpec) -> None:

@@ -66,3 +66,24 @@ def test_argument_grammar_comes_from_the_spec():
 def test_required_thought():
     assert "format.missing_thought" in codes("Action: Operation\n```sql\nSELECT 1;\n```", require_thought=True)
     assert codes("Action: Operation\n```sql\nSELECT 1;\n```") == []
+
+
+@pytest.mark.parametrize("raw", [
+    '["a", 1]', "['a']", "[1.5, -0, 2e3]", "[true]", "[null]", "[NaN]", "[Infinity]", "[1E400]", '["a\\u00e9"]',
+    '["a\\/b"]', '[["x", 2], 3]', '("a", 1)', '["a" "b"]', "[01]", '{"a": 1}', "[]", '["a\tb"]', "[True, None]",
+])
+@pytest.mark.filterwarnings("ignore:invalid escape sequence:DeprecationWarning")
+def test_final_answer_is_read_as_python_reads_it(raw):
+    """The JSON fast path must agree with `ast.literal_eval` on value, type and refusal."""
+    import ast
+
+    from prefkit.formats.react import _python_literal
+
+    def read(reader):
+        try:
+            value = reader(raw)
+        except (ValueError, SyntaxError):
+            return "refused"
+        return repr(value), type(value)
+
+    assert read(_python_literal) == read(ast.literal_eval)
