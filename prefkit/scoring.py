@@ -52,6 +52,10 @@ class VerbosityConfig(BaseModel):
     min_ngrams_for_ratio: int = Field(12, ge=1, description="Turns with fewer n-grams are not checked for n-gram repeats.")
 
 
+# The rules a turn is measured on, cheapest first: comparisons stop at the first rule that decides them.
+RULES = ("format", "filler", "thought_budget", "loop", "multiple_actions", "trailing", "repetition")
+
+
 @dataclass
 class TurnScore:
     """The measures of one turn; `badness` turns them into per-rule numbers where higher is worse.
@@ -86,16 +90,35 @@ class TurnScore:
 
     def badness(self, config: VerbosityConfig) -> dict[str, float]:
         """How badly the turn breaks each rule (0 = not at all); used to compare chosen with rejected."""
-        return {
-            "format": float(len(self.parsed.violations)),
-            "filler": float(len(self.filler)),
-            "thought_budget": float(max(0, self.thought_tokens - config.max_thought_tokens)),
-            "repetition": float(max(0, self.repeated_sentences - config.max_repeated_sentences))
-            + max(0.0, self.repeated_ngram_ratio - config.max_repeated_ngram_ratio),
-            "loop": float(self.repeats_previous_action),
-            "multiple_actions": float(max(0, len(self.parsed.actions) - 1)),
-            "trailing": float(bool(self.parsed.trailing)),
-        }
+        return {rule: self.rule_badness(rule, config) for rule in RULES}
+
+    def rule_badness(self, rule: str, config: VerbosityConfig) -> float:
+        """How badly the turn breaks one rule of `RULES` (0 = not at all)."""
+        if rule == "format":
+            return float(len(self.parsed.violations))
+        if rule == "filler":
+            return float(len(self.filler))
+        if rule == "thought_budget":
+            return float(max(0, self.thought_tokens - config.max_thought_tokens))
+        if rule == "loop":
+            return float(self.repeats_previous_action)
+        if rule == "multiple_actions":
+            return float(max(0, len(self.parsed.actions) - 1))
+        if rule == "trailing":
+            return float(bool(self.parsed.trailing))
+        if rule == "repetition":
+            return (float(max(0, self.repeated_sentences - config.max_repeated_sentences))
+                    + max(0.0, self.repeated_ngram_ratio - config.max_repeated_ngram_ratio))
+        raise ValueError(f"unknown rule {rule!r}")
+
+    def no_worse_than(self, other: "TurnScore", config: VerbosityConfig) -> bool:
+        """True when this turn breaks no rule more than `other` does (repetition, the dearest, is measured
+        only when every other rule leaves the question open)."""
+        return all(self.rule_badness(rule, config) <= other.rule_badness(rule, config) for rule in RULES)
+
+    def same_badness(self, other: "TurnScore", config: VerbosityConfig) -> bool:
+        """True when both turns break every rule exactly as badly (repetition measured last, if at all)."""
+        return all(self.rule_badness(rule, config) == other.rule_badness(rule, config) for rule in RULES)
 
     def summary(self, repetition: bool = True) -> dict:
         """A compact JSON-able view, stored under `meta.filter.scores` (repetition measures on request)."""

@@ -43,3 +43,29 @@ def test_an_empty_phrase_list_finds_only_openers():
 
 def test_user_phrases_are_added_lowercased():
     assert phrases("Roger That, querying", extra_filler_phrases=["Roger that"]) == ["roger that"]
+
+
+SQL = "Thought: {}\nAction: Operation\n```sql\nSELECT name FROM t WHERE id = 3;\n```"
+
+
+def score(thought):
+    return Scorer().score("react", {"role": "assistant", "content": SQL.format(thought)})
+
+
+def test_comparisons_agree_with_the_full_badness_tables():
+    config = VerbosityConfig()
+    turns = [score("I need the row."), score("Certainly! I need the row."),
+             score("I need the row with id three now. I need the row with id three now."),
+             score("I need the row."), score(" ".join(["word"] * 200))]
+    for a in turns:
+        for b in turns:
+            table_a, table_b = a.badness(config), b.badness(config)
+            assert a.no_worse_than(b, config) == all(table_a[r] <= table_b[r] for r in table_a)
+            assert a.same_badness(b, config) == (table_a == table_b)
+
+
+def test_a_turn_worse_only_by_repetition_is_worse():
+    config = VerbosityConfig()
+    clean, looping = score("I need the row."), score("I need the row with id three now. I need the row with id three now.")
+    assert clean.no_worse_than(looping, config) and not looping.no_worse_than(clean, config)
+    assert not clean.same_badness(looping, config)

@@ -41,8 +41,6 @@ class FormatFilter(Filter):
         if not chosen.parsed.valid:
             return sorted(set(chosen.parsed.codes))
         if self.config.drop_low_contrast and rejected.parsed.valid:
-            worse = chosen.badness(self.verbosity)
-            other = rejected.badness(self.verbosity)
-            if all(other[rule] <= worse[rule] for rule in worse):
+            if rejected.no_worse_than(chosen, self.verbosity):
                 return ["format.low_contrast"]
         return []

@@ -77,4 +77,4 @@ def _rules_differ(item: PairItem) -> bool:
     chosen, rejected = item.score("chosen"), item.score("rejected")
     if chosen is None or rejected is None:
         return False
-    return chosen.badness(item.scorer.config) != rejected.badness(item.scorer.config)
+    return not chosen.same_badness(rejected, item.scorer.config)
