@@ -146,10 +146,11 @@ class Scorer:
         phrases = {p.lower().strip() for p in [*self.config.filler_phrases, *self.config.extra_filler_phrases]}
         # One pass over a turn finds every phrase at once (Aho-Corasick, in C); a regular expression with
         # the phrases as alternatives retries them at nearly every letter, and a clean turn is the common case.
-        self._automaton = ahocorasick.Automaton(ahocorasick.STORE_LENGTH)
+        self._automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY)
         for phrase in phrases:
             if phrase:
-                self._automaton.add_word(phrase)
+                # A phrase that ends in a letter must not run on into a longer word ("sure thing" in "thingy").
+                self._automaton.add_word(phrase, (len(phrase), _is_word(phrase[-1])))
         self._searchable = bool(len(self._automaton))
         if self._searchable:
             self._automaton.make_automaton()
@@ -166,20 +167,22 @@ class Scorer:
     def _phrases_in(self, lowered: str) -> list[str]:
         if not self._searchable:
             return []
-        hits = [(end + 1 - length, end + 1) for end, length in self._automaton.iter(lowered)]
-        if not hits:
-            return []  # the common case for a disciplined turn
-        # Whole words only; where matches overlap the longest wins (then the earliest).
-        hits.sort(key=lambda span: (span[0] - span[1], span[0]))
-        found: list[tuple[int, int]] = []
-        for start, end in hits:
-            if start > 0 and _is_word(lowered[start - 1]):
+        size = len(lowered)
+        spans: list[tuple[int, int]] = []  # whole-word matches, by end
+        longest: list[tuple[int, int]] = []  # the longest of them at each end
+        for last, (length, word_end) in self._automaton.iter(lowered):
+            start, end = last + 1 - length, last + 1
+            if start and _is_word(lowered[start - 1]) or word_end and end < size and _is_word(lowered[end]):
                 continue
-            if end < len(lowered) and _is_word(lowered[end - 1]) and _is_word(lowered[end]):
-                continue
-            if not any(a < end and start < b for a, b in found):
-                found.append((start, end))
-        return [lowered[start:end] for start, end in sorted(found)]
+            spans.append((start, end))
+            if longest and longest[-1][1] == end:
+                longest[-1] = min(longest[-1], (start, end))
+            else:
+                longest.append((start, end))
+        if any(longest[i][0] < longest[i - 1][1] for i in range(1, len(longest))):
+            longest = _longest_first(spans)
+        # Without overlaps between ends, the longest match at each end is what longest-first picking keeps.
+        return [lowered[start:end] for start, end in longest]
 
     def score(self, format_name: str, message: dict, spec: ActionSpec | None = None,
               previous: dict | None = None) -> TurnScore:
@@ -223,6 +226,15 @@ class Scorer:
                 repeated += 1
             seen.add(normal)
         return repeated, ratio
+
+
+def _longest_first(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Non-overlapping spans picked longest first (then earliest), in text order."""
+    kept: list[tuple[int, int]] = []
+    for start, end in sorted(spans, key=lambda span: (span[0] - span[1], span[0])):
+        if not any(a < end and start < b for a, b in kept):
+            kept.append((start, end))
+    return sorted(kept)
 
 
 def _is_word(char: str) -> bool:

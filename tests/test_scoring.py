@@ -20,6 +20,12 @@ def test_overlapping_phrases_count_once_as_the_longest():
     assert phrases("i hope this helps") == ["i hope this helps"]
 
 
+def test_overlaps_across_phrases_keep_the_longest_then_what_still_fits():
+    assert phrases("a b c d", filler_phrases=["b c d", "a b"]) == ["b c d"]
+    # "w q r" loses to the longer "x y z w"; its own tail "q r" still fits beside it.
+    assert phrases("x y z w q r", filler_phrases=["x y z w", "w q r", "q r"]) == ["x y z w", "q r"]
+
+
 def test_phrases_match_whole_words_only():
     assert phrases("the unsure thingy, as anything") == []
     assert phrases("the variable happy_to_help") == []
