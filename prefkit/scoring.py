@@ -27,7 +27,7 @@ DEFAULT_FILLER_PHRASES = (
 
 _OPENER = re.compile(r"\s*(certainly|sure|absolutely|of course|great|okay|ok|alright|hello|hi there|gladly)\s*[.!,:;\-—]")
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
-_LABEL = re.compile(r"^[ \t>]*(?:thought|think|action|final answer|observation)(?: \d+)?[ \t]*:[ \t]*", re.I | re.M)
+_LABEL = re.compile(r"\n[ \t>]*(?:thought|think|action|final answer|observation)(?: \d+)?[ \t]*:[ \t]*")
 _CODE = re.compile(r"```.*?(?:```|$)|<execute>.*?(?:</execute>|$)|<content>.*?(?:</content>|$)", re.S)
 
 
@@ -208,8 +208,10 @@ class Scorer:
         """(repeated sentences, repeated n-gram share) of the turn's prose: code and labels left out."""
         config = self.config
         prose = _CODE.sub(" ", text) if ("```" in text or "<" in text) else text
-        prose = _LABEL.sub("", prose)
-        words = prose.lower().split()
+        # Labels are found after a newline in the lower-cased text: a search for a literal newline runs in C,
+        # where a case-insensitive search anchored at line starts tries every position.
+        prose = _LABEL.sub("\n", "\n" + prose.lower())[1:]
+        words = prose.split()
         n = config.ngram_size
         total = len(words) - n + 1
         grams = set(zip(*(words[i:] for i in range(n)))) if total > 0 else set()
@@ -219,7 +221,7 @@ class Scorer:
             return 0, ratio
         repeated, seen = 0, set()
         for sentence in _SENTENCE_SPLIT.split(prose):
-            normal = " ".join(sentence.lower().split())
+            normal = " ".join(sentence.split())
             if normal.count(" ") + 1 < config.min_sentence_words:
                 continue
             if normal in seen:

@@ -75,3 +75,12 @@ def test_a_turn_worse_only_by_repetition_is_worse():
     clean, looping = score("I need the row."), score("I need the row with id three now. I need the row with id three now.")
     assert clean.no_worse_than(looping, config) and not looping.no_worse_than(clean, config)
     assert not clean.same_badness(looping, config)
+
+
+def test_labels_are_left_out_of_repetition_whatever_their_case():
+    scorer = Scorer()
+    assert scorer._repetition("Thought 1: I check the table.\nTHOUGHT 2: I check the table.")[0] == 1
+    assert scorer._repetition("> Action: I check the table.\n  observation: I check the table.")[0] == 1
+    assert scorer._repetition("Thought 1: I check the table.\nThought 2: I check the chair.")[0] == 0
+    # Code is not prose: the same statement twice in a code block is no repetition.
+    assert scorer._repetition("I run it.\n```\nx = do_the_thing(1)\nx = do_the_thing(1)\n```")[0] == 0
