@@ -11,8 +11,6 @@ NAME = "codeact"
 
 _TAGS = ("thought", "execute", "solution")
 _BLOCK = {tag: re.compile(rf"<{tag}>(.*?)</{tag}>", re.S) for tag in _TAGS}
-_OPEN = {tag: re.compile(rf"<{tag}>") for tag in _TAGS}
-_CLOSE = {tag: re.compile(rf"</{tag}>") for tag in _TAGS}
 _FENCE = re.compile(r"```")
 
 
@@ -22,7 +20,7 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
     if not turn.valid:
         return turn
     for tag in _TAGS:
-        opened, closed = len(_OPEN[tag].findall(text)), len(_CLOSE[tag].findall(text))
+        opened, closed = text.count(f"<{tag}>"), text.count(f"</{tag}>")
         if opened != closed:
             turn.fail("unclosed_tag", f"{opened} <{tag}> but {closed} </{tag}>")
     executes = list(_BLOCK["execute"].finditer(text))

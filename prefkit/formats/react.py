@@ -18,7 +18,10 @@ from prefkit.formats.base import Action, ActionSpec, ParsedTurn, begin
 NAME = "react"
 
 # Any line that looks like an action label, whatever its case or spacing, so we can say what is wrong with it.
-_ACTION_LINE = re.compile(r"^[ \t]*(action)(?:[ \t]+(\d+))?[ \t]*:([^\n]*)(\n?)", re.M | re.I)
+# Matched in "\n" + text: a pattern that opens with a literal newline is searched for in C, where one
+# anchored at every line start (re.M) is tried at every position. The newline after the line is looked at,
+# not consumed, so the next line can match.
+_ACTION_LINE = re.compile(r"\n[ \t]*(action)(?:[ \t]+(\d+))?[ \t]*:([^\n]*)(?=(\n?))", re.I)
 _EXACT_LABEL = re.compile(r"Action(?: \d+)?:")
 _INLINE_ACTION = re.compile(r"\bAction(?: \d+)?: ")  # only consulted when no line starts with it
 _THOUGHT_LABEL = re.compile(r"^\s*Thought(?:[ \t]+(\d+))?[ \t]*:[ \t]*", re.I)
@@ -35,8 +38,8 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
     turn, text = begin(NAME, message)
     if not turn.valid:
         return turn
-    # The line regex tries every position of a long chatty turn; most such turns never say "action" at all.
-    lines = list(_ACTION_LINE.finditer(text)) if "action" in text.lower() else []
+    padded = "\n" + text  # positions in `padded` are one past the same place in `text`
+    lines = list(_ACTION_LINE.finditer(padded)) if "action" in text.lower() else []
     if not lines:
         if _INLINE_ACTION.search(text):
             turn.fail("action_not_on_own_line", "'Action:' must start its own line")
@@ -47,16 +50,16 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
     if len(lines) > 1:
         turn.fail("multiple_actions", f"{len(lines)} 'Action:' lines; a turn takes exactly one action")
     first = lines[0]
-    turn.thought = _strip_thought_label(text[: first.start()])
+    turn.thought = _strip_thought_label(padded[: first.start()])
     if spec.require_thought and not turn.thought:
         turn.fail("missing_thought", "no reasoning before the action")
-    label = text[first.start(): first.start(3)].strip()
+    label = padded[first.start(): first.start(3)].strip()
     action_text = first.group(3)
     if not _EXACT_LABEL.fullmatch(label) or not action_text.startswith(" "):
         turn.fail("malformed_action_label", f"the label {label!r} must be written exactly 'Action: ' (one space)")
     else:
         action_text = action_text[1:]
-    rest = text[first.end():]
+    rest = padded[first.end() + len(first.group(4)):]
     bracket = _BRACKET.fullmatch(action_text.strip())
     style = spec.style or ("numbered" if (bracket or first.group(2)) else "dbbench")
     if style == "numbered":
