@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -209,8 +210,8 @@ def check_command(file: Path | None, format_name: str, text: str | None, spec_pa
         invalid += not parsed.valid
         if as_json:
             click.echo(json.dumps({"where": where, "valid": parsed.valid,
-                                   "violations": [v.__dict__ for v in parsed.violations],
-                                   "action": parsed.action.__dict__ if parsed.action else None}))
+                                   "violations": [dataclasses.asdict(v) for v in parsed.violations],
+                                   "action": dataclasses.asdict(parsed.action) if parsed.action else None}))
         elif parsed.valid:
             action = f" action={parsed.action.name}" if parsed.action else ""
             click.echo(f"{where}: ok{action}")

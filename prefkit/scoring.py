@@ -56,7 +56,7 @@ class VerbosityConfig(BaseModel):
 RULES = ("format", "filler", "thought_budget", "loop", "multiple_actions", "trailing", "repetition")
 
 
-@dataclass
+@dataclass(slots=True)
 class TurnScore:
     """The measures of one turn; `badness` turns them into per-rule numbers where higher is worse.
 

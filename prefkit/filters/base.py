@@ -9,7 +9,7 @@ from prefkit.formats import FORMATS, ActionSpec
 from prefkit.scoring import Scorer, TurnScore, previous_assistant
 
 
-@dataclass
+@dataclass(slots=True)
 class PairItem:
     """A pair under review: the row as read, its format and action spec, and lazily computed turn scores."""
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Violation:
     """One way a turn breaks its format: a machine-readable code and a sentence for people."""
 
@@ -17,7 +17,7 @@ class Violation:
     message: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Action:
     """The one thing a turn asks the environment to do (a command, a SQL query, a tool call...)."""
 
@@ -30,7 +30,7 @@ class Action:
         return f"{self.name.lower()}\x00{' '.join(self.argument.lower().split())}"
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedTurn:
     """One assistant turn split into its parts, or the violations that stop a parser from doing so."""
 
