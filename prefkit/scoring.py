@@ -167,22 +167,29 @@ class Scorer:
     def _phrases_in(self, lowered: str) -> list[str]:
         if not self._searchable:
             return []
-        size = len(lowered)
-        spans: list[tuple[int, int]] = []  # whole-word matches, by end
-        longest: list[tuple[int, int]] = []  # the longest of them at each end
+        longest: list[tuple[int, int]] = []  # the longest whole-word match at each end, in text order
+        overlap = False
         for last, (length, word_end) in self._automaton.iter(lowered):
             start, end = last + 1 - length, last + 1
-            if start and _is_word(lowered[start - 1]) or word_end and end < size and _is_word(lowered[end]):
+            same_end = bool(longest) and longest[-1][1] == end
+            if same_end and longest[-1][0] <= start:
+                continue  # a shorter phrase inside one already found ("happy to help" in "i'd be happy to help")
+            if not _whole_words(lowered, start, end, word_end):
                 continue
-            spans.append((start, end))
-            if longest and longest[-1][1] == end:
-                longest[-1] = min(longest[-1], (start, end))
+            if same_end:
+                longest[-1] = (start, end)
+                overlap = overlap or (len(longest) > 1 and start < longest[-2][1])
             else:
+                overlap = overlap or (bool(longest) and start < longest[-1][1])
                 longest.append((start, end))
-        if any(longest[i][0] < longest[i - 1][1] for i in range(1, len(longest))):
-            longest = _longest_first(spans)
-        # Without overlaps between ends, the longest match at each end is what longest-first picking keeps.
+        if overlap:
+            # Matches at different ends overlap: pick among all whole-word matches, longest first.
+            longest = _longest_first(self._whole_word_spans(lowered))
         return [lowered[start:end] for start, end in longest]
+
+    def _whole_word_spans(self, lowered: str) -> list[tuple[int, int]]:
+        spans = ((last + 1 - length, last + 1, word_end) for last, (length, word_end) in self._automaton.iter(lowered))
+        return [(start, end) for start, end, word_end in spans if _whole_words(lowered, start, end, word_end)]
 
     def score(self, format_name: str, message: dict, spec: ActionSpec | None = None,
               previous: dict | None = None) -> TurnScore:
@@ -237,6 +244,13 @@ def _longest_first(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         if not any(a < end and start < b for a, b in kept):
             kept.append((start, end))
     return sorted(kept)
+
+
+def _whole_words(text: str, start: int, end: int, word_end: bool) -> bool:
+    """Whether text[start:end] neither starts inside a word nor, when it ends in a letter, runs on into one."""
+    if start and _is_word(text[start - 1]):
+        return False
+    return not (word_end and end < len(text) and _is_word(text[end]))
 
 
 def _is_word(char: str) -> bool:
