@@ -39,9 +39,10 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
     if not turn.valid:
         return turn
     padded = "\n" + text  # positions in `padded` are one past the same place in `text`
-    lines = list(_ACTION_LINE.finditer(padded)) if "action" in text.lower() else []
+    mentions_action = "action" in text.lower()  # most chatty turns never say it: no search needed
+    lines = list(_ACTION_LINE.finditer(padded)) if mentions_action else []
     if not lines:
-        if _INLINE_ACTION.search(text):
+        if mentions_action and _INLINE_ACTION.search(text):
             turn.fail("action_not_on_own_line", "'Action:' must start its own line")
         else:
             turn.fail("missing_action", "no 'Action:' line")
