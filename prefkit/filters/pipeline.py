@@ -108,7 +108,6 @@ def run_filters(rows: list[dict], config: FilterConfig, format_override: str | N
 
 def _run(rows: list[dict], config: FilterConfig, format_override: str | None,
          progress: Callable[[int], None] | None, scorer: Scorer, filters: list[Filter]) -> FilterResult:
-    reasons: Counter[str] = Counter()
     seconds: dict[str, float] = {}
     items: list[PairItem] = []
     started = time.perf_counter()
@@ -152,9 +151,9 @@ def _run(rows: list[dict], config: FilterConfig, format_override: str | None,
 
     kept, dropped = [], []
     for item in items:
-        reasons.update(item.reasons)
         add_meta(item.row, "filter", _annotation(item))
         (dropped if item.reasons else kept).append(item.row)
+    reasons = Counter(reason for item in items for reason in item.reasons)
     return FilterResult(kept=kept, dropped=dropped, reasons=dict(reasons), seconds=seconds)
 
 

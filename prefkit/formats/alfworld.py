@@ -33,7 +33,6 @@ _AGENTBENCH_LABEL = re.compile(r"\b(THOUGHT|ACTION)\s*:", re.I)
 _ACTION = re.compile(r"ACTION:")
 _ACTION_ANY_CASE = re.compile(r"\baction\s*:", re.I)
 _THOUGHT = re.compile(r"^\s*THOUGHT\s*:\s*", re.I)
-_PROMPT_MARK = re.compile(r"^>\s*")
 _THINK = re.compile(r"think\s*:\s*(.*)", re.I | re.S)
 
 
@@ -82,7 +81,7 @@ def _parse_agentbench(turn: ParsedTurn, text: str, spec: ActionSpec) -> None:
 
 
 def _parse_react(turn: ParsedTurn, text: str, spec: ActionSpec) -> None:
-    lines = [_PROMPT_MARK.sub("", line).strip() for line in text.splitlines() if line.strip()]
+    lines = [(line[1:] if line.startswith(">") else line).strip() for line in text.splitlines() if line.strip()]
     first, others = lines[0], lines[1:]
     think = _THINK.fullmatch(first)
     if think:
