@@ -26,7 +26,7 @@ DEFAULT_FILLER_PHRASES = (
 )
 
 _OPENER = re.compile(r"\s*(certainly|sure|absolutely|of course|great|okay|ok|alright|hello|hi there|gladly)\s*[.!,:;\-—]")
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCE_END = re.compile(r"([.!?])\s+")
 _LABEL = re.compile(r"\n[ \t>]*(?:thought|think|action|final answer|observation)(?: \d+)?[ \t]*:[ \t]*")
 _CODE = re.compile(r"```.*?(?:```|$)|<execute>.*?(?:</execute>|$)|<content>.*?(?:</content>|$)", re.S)
 
@@ -221,15 +221,17 @@ class Scorer:
         words = prose.split()
         n = config.ngram_size
         total = len(words) - n + 1
-        grams = set(zip(*(words[i:] for i in range(n)))) if total > 0 else set()
+        grams = set(zip(*[words[i:] for i in range(n)])) if total > 0 else set()
         ratio = 1.0 - len(grams) / total if total >= config.min_ngrams_for_ratio else 0.0
         # A repeated sentence of >= n words repeats its n-grams: without repeated n-grams, skip the split.
         if len(grams) == total and config.min_sentence_words >= n:
             return 0, ratio
         repeated, seen = 0, set()
-        for sentence in _SENTENCE_SPLIT.split(prose):
+        # Every sentence on a line of its own: whitespace after . ! ? becomes a line break (a search for the
+        # stops runs in C; a pattern that looks behind for them is tried at every position).
+        for sentence in _SENTENCE_END.sub("\\1\n", prose).split("\n"):
             normal = " ".join(sentence.split())
-            if normal.count(" ") + 1 < config.min_sentence_words:
+            if not normal or normal.count(" ") + 1 < config.min_sentence_words:
                 continue
             if normal in seen:
                 repeated += 1

@@ -84,3 +84,28 @@ def test_labels_are_left_out_of_repetition_whatever_their_case():
     assert scorer._repetition("Thought 1: I check the table.\nThought 2: I check the chair.")[0] == 0
     # Code is not prose: the same statement twice in a code block is no repetition.
     assert scorer._repetition("I run it.\n```\nx = do_the_thing(1)\nx = do_the_thing(1)\n```")[0] == 0
+
+
+def test_repeated_sentences_follow_the_sentence_definition():
+    """Sentences end at whitespace after . ! ? or at line breaks; empty ones are not sentences."""
+    import random
+    import re
+
+    definition = re.compile(r"(?<=[.!?])\s+|\n+")
+
+    def expected(text, min_words):
+        repeated, seen = 0, set()
+        for sentence in definition.split(text.lower()):
+            normal = " ".join(sentence.split())
+            if normal and len(normal.split()) >= min_words:
+                repeated += normal in seen
+                seen.add(normal)
+        return repeated
+
+    rng = random.Random(0)
+    pieces = ["a", "b", "c", ".", "!", "?", " ", "\n", "  ", ".\n", "x y", "\t", "\r\n", "\u00a0", "B."]
+    for min_words in (1, 2):
+        scorer = Scorer(VerbosityConfig(min_sentence_words=min_words, ngram_size=1, min_ngrams_for_ratio=1))
+        for _ in range(5000):
+            text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16)))
+            assert scorer._repetition(text)[0] == expected(text, min_words), repr(text)
