@@ -11,6 +11,7 @@ NAME = "codeact"
 
 _TAGS = ("thought", "execute", "solution")
 _BLOCK = {tag: re.compile(rf"<{tag}>(.*?)</{tag}>", re.S) for tag in _TAGS}
+_MARKS = [(f"<{tag}>", f"</{tag}>") for tag in _TAGS]
 _FENCE = re.compile(r"```")
 
 
@@ -19,10 +20,10 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
     turn, text = begin(NAME, message)
     if not turn.valid:
         return turn
-    for tag in _TAGS:
-        opened, closed = text.count(f"<{tag}>"), text.count(f"</{tag}>")
+    for opening, closing in _MARKS:
+        opened, closed = text.count(opening), text.count(closing)
         if opened != closed:
-            turn.fail("unclosed_tag", f"{opened} <{tag}> but {closed} </{tag}>")
+            turn.fail("unclosed_tag", f"{opened} {opening} but {closed} {closing}")
     executes = list(_BLOCK["execute"].finditer(text))
     solutions = list(_BLOCK["solution"].finditer(text))
     thought = _BLOCK["thought"].search(text)
