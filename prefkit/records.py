@@ -67,6 +67,8 @@ def ensure_pair_id(row: dict) -> dict:
 
 def turn_text(messages: list[dict]) -> str:
     """The text of a chosen/rejected turn: contents joined, tool calls rendered as name(arguments)."""
+    if len(messages) == 1 and not messages[0].get("tool_calls"):
+        return messages[0].get("content") or ""  # the usual single plain message, without building a list
     parts = []
     for message in messages:
         if message.get("content"):

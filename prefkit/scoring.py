@@ -198,10 +198,13 @@ class Scorer:
         parser = get_parser(format_name)
         parsed = parser(message, spec)
         text = message.get("content") or ""
+        tokens = len(text.split())
+        thought = parsed.thought
         score = TurnScore(
             parsed=parsed,
-            tokens=len(text.split()),
-            thought_tokens=len(parsed.thought.split()),
+            tokens=tokens,
+            # A turn without an action is often all thought: no need to count its words twice.
+            thought_tokens=tokens if thought == text else len(thought.split()),
             filler=self.filler_phrases(text),
             text=text,
             measure_repetition=self._repetition,

@@ -159,10 +159,11 @@ def _run(rows: list[dict], config: FilterConfig, format_override: str | None,
 
 def _annotation(item: PairItem) -> dict[str, Any]:
     annotation: dict[str, Any] = {"kept": not item.reasons, "reasons": item.reasons}
-    scores = {side: item.score(side) for side in ("chosen", "rejected")}
-    if all(scores.values()):
+    chosen, rejected = item.score("chosen"), item.score("rejected")
+    if chosen and rejected:
         # Rejected turns are expected to be sloppy; measuring their repetition for the record alone would be
         # the dearest part of the filter, so it is left out of their summary.
-        annotation["scores"] = {"chosen": scores["chosen"].summary(), "rejected": scores["rejected"].summary(repetition=False)}
-    annotation.update(item.details)
+        annotation["scores"] = {"chosen": chosen.summary(), "rejected": rejected.summary(repetition=False)}
+    if item.details:
+        annotation.update(item.details)
     return annotation
