@@ -122,17 +122,19 @@ class TurnScore:
 
     def summary(self, repetition: bool = True) -> dict:
         """A compact JSON-able view, stored under `meta.filter.scores` (repetition measures on request)."""
+        violations = self.parsed.violations
         out = {
-            "valid": self.parsed.valid,
-            "violations": self.parsed.codes,
+            "valid": not violations,
+            "violations": [violation.code for violation in violations],
             "tokens": self.tokens,
             "thought_tokens": self.thought_tokens,
             "filler": self.filler,
             "repeats_previous_action": self.repeats_previous_action,
         }
         if repetition:
-            out["repeated_sentences"] = self.repeated_sentences
-            out["repeated_ngram_ratio"] = round(self.repeated_ngram_ratio, 3)
+            sentences, ratio = self._measured()
+            out["repeated_sentences"] = sentences
+            out["repeated_ngram_ratio"] = round(ratio, 3)
         return out
 
 

@@ -20,6 +20,7 @@ class PairItem:
     reasons: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     _scores: dict[str, TurnScore | None] = field(default_factory=dict)
+    _previous: dict | None | bool = False  # the prompt's last assistant turn (False: not looked up yet)
 
     @property
     def scorable(self) -> bool:
@@ -33,9 +34,9 @@ class PairItem:
             if not self.scorable or not messages:
                 self._scores[side] = None
             else:
-                self._scores[side] = self.scorer.score(
-                    self.format, messages[-1], self.spec, previous_assistant(self.row.get("prompt") or [])
-                )
+                if self._previous is False:
+                    self._previous = previous_assistant(self.row.get("prompt") or [])
+                self._scores[side] = self.scorer.score(self.format, messages[-1], self.spec, self._previous)
         return self._scores[side]
 
 
