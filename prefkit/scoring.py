@@ -226,7 +226,12 @@ class Scorer:
         words = prose.split()
         n = config.ngram_size
         total = len(words) - n + 1
-        grams = set(zip(*[words[i:] for i in range(n)])) if total > 0 else set()
+        if total <= 0:
+            grams = set()
+        elif n == 3:
+            grams = set(zip(words, words[1:], words[2:]))
+        else:
+            grams = set(zip(*[words[i:] for i in range(n)]))
         ratio = 1.0 - len(grams) / total if total >= config.min_ngrams_for_ratio else 0.0
         # A repeated sentence of >= n words repeats its n-grams: without repeated n-grams, skip the split.
         if len(grams) == total and config.min_sentence_words >= n:

@@ -65,7 +65,7 @@ def begin(format_name: str, message: dict) -> tuple[ParsedTurn, str]:
     """A fresh parse result and the message's text; an empty text is already recorded as a violation."""
     turn = ParsedTurn(format=format_name)
     text = message.get("content") or ""
-    if not text.strip():
+    if not text or text.isspace():
         turn.fail("empty", "the turn is empty")
     return turn, text
 
