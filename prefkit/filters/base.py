@@ -21,6 +21,7 @@ class PairItem:
     details: dict[str, Any] = field(default_factory=dict)
     _scores: dict[str, TurnScore | None] = field(default_factory=dict)
     _previous: dict | None | bool = False  # the prompt's last assistant turn (False: not looked up yet)
+    summary: dict[str, dict] | None = None  # per-side scores for the record, once the filters are done
 
     @property
     def scorable(self) -> bool:
@@ -38,6 +39,16 @@ class PairItem:
                     self._previous = previous_assistant(self.row.get("prompt") or [])
                 self._scores[side] = self.scorer.score(self.format, messages[-1], self.spec, self._previous)
         return self._scores[side]
+
+    def summarise(self) -> None:
+        """Keep what the record shows of the turn scores and let the scores go: a large file's pairs would
+        otherwise all hold theirs until the end of the run (memory, and memory that is no longer in cache)."""
+        chosen, rejected = self.score("chosen"), self.score("rejected")
+        if chosen and rejected:
+            # Rejected turns are expected to be sloppy; measuring their repetition for the record alone would
+            # be the dearest part of the filter, so it is left out of their summary.
+            self.summary = {"chosen": chosen.summary(), "rejected": rejected.summary(repetition=False)}
+        self._scores.clear()
 
 
 class Filter:

@@ -128,6 +128,7 @@ def _run(rows: list[dict], config: FilterConfig, format_override: str | None,
         item = PairItem(row=row, format=format_name, spec=spec, scorer=scorer)
         for rule in filters:
             item.reasons.extend(rule.judge(item))
+        item.summarise()
         items.append(item)
         if progress and number % 1000 == 999:
             progress(1000)
@@ -159,11 +160,8 @@ def _run(rows: list[dict], config: FilterConfig, format_override: str | None,
 
 def _annotation(item: PairItem) -> dict[str, Any]:
     annotation: dict[str, Any] = {"kept": not item.reasons, "reasons": item.reasons}
-    chosen, rejected = item.score("chosen"), item.score("rejected")
-    if chosen and rejected:
-        # Rejected turns are expected to be sloppy; measuring their repetition for the record alone would be
-        # the dearest part of the filter, so it is left out of their summary.
-        annotation["scores"] = {"chosen": chosen.summary(), "rejected": rejected.summary(repetition=False)}
+    if item.summary:
+        annotation["scores"] = item.summary
     if item.details:
         annotation.update(item.details)
     return annotation
