@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import ahocorasick
 from pydantic import BaseModel, ConfigDict, Field
 
 from prefkit.formats import ActionSpec, ParsedTurn, get_parser
@@ -142,8 +143,6 @@ class Scorer:
     """Scores turns of one format under a verbosity config; compile once, score many."""
 
     def __init__(self, config: VerbosityConfig | None = None):
-        import ahocorasick
-
         self.config = config or VerbosityConfig()
         phrases = {p.lower().strip() for p in [*self.config.filler_phrases, *self.config.extra_filler_phrases]}
         # One pass over a turn finds every phrase at once (Aho-Corasick, in C); a regular expression with
