@@ -24,6 +24,9 @@ def test_overlaps_across_phrases_keep_the_longest_then_what_still_fits():
     assert phrases("a b c d", filler_phrases=["b c d", "a b"]) == ["b c d"]
     # "w q r" loses to the longer "x y z w"; its own tail "q r" still fits beside it.
     assert phrases("x y z w q r", filler_phrases=["x y z w", "w q r", "q r"]) == ["x y z w", "q r"]
+    # Equally long overlapping phrases: the earlier one wins, whatever order the list gives them in.
+    assert phrases("a b c d", filler_phrases=["b c d", "a b c"]) == ["a b c"]
+    assert phrases("a b c d", filler_phrases=["a b c", "b c d"]) == ["a b c"]
 
 
 def test_phrases_match_whole_words_only():
