@@ -105,6 +105,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,20000,50000,100000")
     parser.add_argument("--repeats", type=int, default=3, help="Runs per size; the fastest is reported.")
+    parser.add_argument("--pairs", type=Path, help="Also measure the rule filters on these pairs (JSONL), e.g. "
+                                                   "`prefkit generate --strategy corrupt` output on real tasks.")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     all_rows = make_pairs(max(sizes))
@@ -117,6 +119,12 @@ def main() -> None:
         base = base or (seconds / size)
         print(f"  {size:>7} pairs: {rates[0]:>9,.0f} pairs/s  {seconds:6.2f} s  time per pair vs {sizes[0]}: "
               f"{seconds / size / base:.2f}x  (slowest run: {rates[-1]:,.0f} pairs/s)")
+    if args.pairs:
+        from prefkit.jsonl import read_jsonl
+
+        given = read_jsonl(args.pairs)
+        rates = rule_throughput(given, args.repeats)
+        print(f"  {len(given):>7} pairs of {args.pairs}: {rates[0]:>9,.0f} pairs/s  (slowest run: {rates[-1]:,.0f} pairs/s)")
     with tempfile.TemporaryDirectory() as folder:
         result = cli_run(all_rows, Path(folder))
     report = result["report"]
