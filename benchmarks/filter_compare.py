@@ -52,6 +52,12 @@ def main() -> None:
     parser.add_argument("--pairs", type=Path, help="Filter these pairs (JSONL) instead of synthetic ones.")
     args = parser.parse_args()
     pairs = args.pairs.resolve() if args.pairs else None
+    if pairs and not pairs.is_file():
+        raise SystemExit(f"{args.pairs}: no such file")
+    known = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "-q", f"{args.rev}^{{commit}}"],
+                           capture_output=True, text=True)
+    if known.returncode:
+        raise SystemExit(f"{args.rev}: not a commit of this repository (try `git log --oneline`)")
     with tempfile.TemporaryDirectory() as folder:
         other = Path(folder) / "tree"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(other), args.rev], check=True)
