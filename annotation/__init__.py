@@ -1,1 +1,3 @@
-"""The Argilla side of prefkit: server launcher, SQL-backed search engine, dataset guidelines (runs in the argilla-server environment)."""
+"""The Argilla side of prefkit: server launcher, SQL-backed search engine, dataset guidelines.
+
+It runs in the argilla-server environment, not in prefkit's own."""

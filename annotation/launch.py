@@ -29,16 +29,18 @@ def _environment(args: argparse.Namespace) -> None:
     tmp = data_dir / "tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    os.environ.update({
-        "TMPDIR": str(tmp),
-        "ARGILLA_HOME_PATH": str(data_dir),
-        "ARGILLA_SEARCH_ENGINE": "prefkit-sql",
-        "ARGILLA_REDIS_URL": args.redis_url,
-        # Persisted, or every restart signs everybody out of the UI.
-        "ARGILLA_AUTH_SECRET_KEY": secret_file.read_text().strip(),
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_OFFLINE": "1",
-    })
+    os.environ.update(
+        {
+            "TMPDIR": str(tmp),
+            "ARGILLA_HOME_PATH": str(data_dir),
+            "ARGILLA_SEARCH_ENGINE": "prefkit-sql",
+            "ARGILLA_REDIS_URL": args.redis_url,
+            # Persisted, or every restart signs everybody out of the UI.
+            "ARGILLA_AUTH_SECRET_KEY": secret_file.read_text().strip(),
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_OFFLINE": "1",
+        }
+    )
     if args.database_url:
         os.environ["ARGILLA_DATABASE_URL"] = args.database_url
 
@@ -54,14 +56,21 @@ async def _ensure_owner(credentials: dict) -> None:
             workspace = await accounts.create_workspace(db, {"name": WORKSPACE})
         user = await accounts.get_user_by_username(db, credentials["username"])
         if user is None:
-            user = await User.create(db, first_name=credentials["username"], username=credentials["username"],
-                                     role=UserRole.owner, api_key=credentials["api_key"],
-                                     password_hash=accounts.hash_password(credentials["password"]))
-        elif user.api_key != credentials["api_key"] or not accounts.verify_password(credentials["password"],
-                                                                                     user.password_hash):
+            user = await User.create(
+                db,
+                first_name=credentials["username"],
+                username=credentials["username"],
+                role=UserRole.owner,
+                api_key=credentials["api_key"],
+                password_hash=accounts.hash_password(credentials["password"]),
+            )
+        elif user.api_key != credentials["api_key"] or not accounts.verify_password(
+            credentials["password"], user.password_hash
+        ):
             # credentials.json is the source of truth: whoever can read it owns this server.
-            await user.update(db, api_key=credentials["api_key"],
-                              password_hash=accounts.hash_password(credentials["password"]))
+            await user.update(
+                db, api_key=credentials["api_key"], password_hash=accounts.hash_password(credentials["password"])
+            )
         if await WorkspaceUser.get_by(db, workspace_id=workspace.id, user_id=user.id) is None:
             await WorkspaceUser.create(db, workspace_id=workspace.id, user_id=user.id)
     # Pooled asyncpg connections belong to this event loop; uvicorn runs another one.
@@ -100,8 +109,7 @@ def _skip_record_events_without_webhooks() -> None:
         return await original(db, record_event, record)
 
     for module in (records, records_bulk, distribution):
-        setattr(module, "notify_record_event" if module is records else "notify_record_event_v1",
-                notify_record_event)
+        setattr(module, "notify_record_event" if module is records else "notify_record_event_v1", notify_record_event)
 
 
 def main(argv: list[str] | None = None) -> None:

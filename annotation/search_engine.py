@@ -18,8 +18,9 @@ import hashlib
 import re
 import shlex
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 from uuid import UUID
 
 from argilla_server.database import AsyncSessionLocal
@@ -44,8 +45,10 @@ from argilla_server.search_engine.base import (
 from sqlalchemy import String, cast, func, literal, select, text
 
 ENGINE_NAME = "prefkit-sql"
-NOT_SUPPORTED = ("vector similarity search is not supported by prefkit's SQL search engine; "
-                 "use an Argilla server backed by Elasticsearch for it")
+NOT_SUPPORTED = (
+    "vector similarity search is not supported by prefkit's SQL search engine; "
+    "use an Argilla server backed by Elasticsearch for it"
+)
 
 
 _EMPTY: dict = {}
@@ -55,8 +58,17 @@ _NONE: list = []
 class _Row:
     """What filtering and sorting need of one record: no field texts."""
 
-    __slots__ = ("id", "external_id", "status", "inserted_at", "updated_at", "metadata", "responses",
-                 "suggestions", "fields")
+    __slots__ = (
+        "id",
+        "external_id",
+        "status",
+        "inserted_at",
+        "updated_at",
+        "metadata",
+        "responses",
+        "suggestions",
+        "fields",
+    )
 
     def __init__(self, values: tuple):
         self.id, self.external_id, self.status, self.inserted_at, self.updated_at, self.metadata = values
@@ -81,7 +93,7 @@ class SQLSearchEngine(SearchEngine):
         self.db = session
 
     @classmethod
-    async def new_instance(cls) -> "SQLSearchEngine":
+    async def new_instance(cls) -> SQLSearchEngine:
         return cls(AsyncSessionLocal())
 
     async def close(self):
@@ -135,7 +147,8 @@ class SQLSearchEngine(SearchEngine):
         if dataset.is_draft:
             return {}
         rows = await self.db.execute(
-            select(Record.status, func.count()).where(Record.dataset_id == dataset.id).group_by(Record.status))
+            select(Record.status, func.count()).where(Record.dataset_id == dataset.id).group_by(Record.status)
+        )
         counts = {_enum_value(status): count for status, count in rows.all()}
         return {"total": sum(counts.values()), **counts}
 
@@ -143,35 +156,67 @@ class SQLSearchEngine(SearchEngine):
         if dataset.is_draft:
             return {}
         rows = await self.db.execute(
-            select(Response.status, func.count()).join(Record, Response.record_id == Record.id)
-            .where(Record.dataset_id == dataset.id, Response.user_id == user.id).group_by(Response.status))
+            select(Response.status, func.count())
+            .join(Record, Response.record_id == Record.id)
+            .where(Record.dataset_id == dataset.id, Response.user_id == user.id)
+            .group_by(Response.status)
+        )
         counts = {_enum_value(status): count for status, count in rows.all()}
         return {"total": sum(counts.values()), **counts}
 
-    async def search(self, dataset: Dataset, query: TextQuery | str | None = None, filter=None, sort=None,
-                     offset: int = 0, limit: int = 100, user_id: str | None = None) -> SearchResponses:
+    async def search(
+        self,
+        dataset: Dataset,
+        query: TextQuery | str | None = None,
+        filter=None,
+        sort=None,
+        offset: int = 0,
+        limit: int = 100,
+        user_id: str | None = None,
+    ) -> SearchResponses:
         scopes = _scopes(filter) + [order.scope for order in sort or []]
-        rows = await self._load(dataset.id, with_fields=query is not None, text=query,
-                                with_metadata=any(isinstance(scope, MetadataFilterScope) for scope in scopes),
-                                with_responses=any(isinstance(scope, ResponseFilterScope) for scope in scopes),
-                                with_suggestions=any(isinstance(scope, SuggestionFilterScope) for scope in scopes),
-                                with_dates=any(isinstance(scope, RecordFilterScope)
-                                               and scope.property in ("inserted_at", "updated_at") for scope in scopes))
+        rows = await self._load(
+            dataset.id,
+            with_fields=query is not None,
+            text=query,
+            with_metadata=any(isinstance(scope, MetadataFilterScope) for scope in scopes),
+            with_responses=any(isinstance(scope, ResponseFilterScope) for scope in scopes),
+            with_suggestions=any(isinstance(scope, SuggestionFilterScope) for scope in scopes),
+            with_dates=any(
+                isinstance(scope, RecordFilterScope) and scope.property in ("inserted_at", "updated_at")
+                for scope in scopes
+            ),
+        )
         if query is not None:
             rows = [row for row in rows if _text_matches(row.fields or {}, query)]
         if filter is not None:
             rows = [row for row in rows if _matches(row, filter)]
         rows = _sorted(rows, sort or [], user_id)
-        return SearchResponses(items=[SearchResponseItem(record_id=UUID(str(row.id)), score=None)
-                                      for row in rows[offset:offset + limit]], total=len(rows))
+        return SearchResponses(
+            items=[
+                SearchResponseItem(record_id=UUID(str(row.id)), score=None) for row in rows[offset : offset + limit]
+            ],
+            total=len(rows),
+        )
 
-    async def similarity_search(self, dataset, vector_settings, value=None, record=None, query=None, filter=None,
-                                max_results: int = 100, order=None, threshold=None) -> SearchResponses:
+    async def similarity_search(
+        self,
+        dataset,
+        vector_settings,
+        value=None,
+        record=None,
+        query=None,
+        filter=None,
+        max_results: int = 100,
+        order=None,
+        threshold=None,
+    ) -> SearchResponses:
         raise UnprocessableEntityError(NOT_SUPPORTED)
 
     async def compute_metrics_for(self, metadata_property: MetadataProperty):
         result = await self.db.execute(
-            select(Record.metadata_).where(Record.dataset_id == metadata_property.dataset_id))
+            select(Record.metadata_).where(Record.dataset_id == metadata_property.dataset_id)
+        )
         values = []
         for (metadata,) in result.all():
             value = (metadata or {}).get(metadata_property.name)
@@ -179,22 +224,36 @@ class SQLSearchEngine(SearchEngine):
         kind = metadata_property.settings.get("type")
         if kind == MetadataPropertyType.terms:
             counts = Counter(str(value) for value in values)
-            return TermsMetrics(total=sum(counts.values()),
-                                values=[TermsMetrics.TermCount(term=term, count=count)
-                                        for term, count in counts.most_common()])
+            return TermsMetrics(
+                total=sum(counts.values()),
+                values=[TermsMetrics.TermCount(term=term, count=count) for term, count in counts.most_common()],
+            )
         numbers = [value for value in values if isinstance(value, (int, float)) and not isinstance(value, bool)]
         metrics = IntegerMetadataMetrics if kind == MetadataPropertyType.integer else FloatMetadataMetrics
         return metrics(min=min(numbers, default=None), max=max(numbers, default=None))
 
-    async def _load(self, dataset_id, with_fields: bool, text=None, with_metadata: bool = True,
-                    with_responses: bool = True, with_suggestions: bool = True, with_dates: bool = True) -> list[_Row]:
+    async def _load(
+        self,
+        dataset_id,
+        with_fields: bool,
+        text=None,
+        with_metadata: bool = True,
+        with_responses: bool = True,
+        with_suggestions: bool = True,
+        with_dates: bool = True,
+    ) -> list[_Row]:
         """Only what the query looks at: a record's metadata can be large (prefkit keeps the whole pair there),
         and the reviewers' "next record" query needs none of it."""
         # Dates are parsed row by row on SQLite: select them only when a filter or sort looks at them, and
         # let the database put the records in insertion order.
-        columns = [_key(Record.id), Record.external_id, Record.status,
-                   Record.inserted_at if with_dates else literal(None), Record.updated_at if with_dates else literal(None),
-                   Record.metadata_ if with_metadata else literal(None)]
+        columns = [
+            _key(Record.id),
+            Record.external_id,
+            Record.status,
+            Record.inserted_at if with_dates else literal(None),
+            Record.updated_at if with_dates else literal(None),
+            Record.metadata_ if with_metadata else literal(None),
+        ]
         query = select(*columns).where(Record.dataset_id == dataset_id).order_by(Record.inserted_at, Record.id)
         rows = {row[0]: _Row(tuple(row)) for row in (await self.db.execute(query)).all()}
         if with_responses:
@@ -216,7 +275,9 @@ class SQLSearchEngine(SearchEngine):
     async def _load_responses(self, dataset_id, rows: dict) -> None:
         responses = await self.db.execute(
             select(_key(Response.record_id), Response.user_id, Response.status, Response.values)
-            .join(Record, Response.record_id == Record.id).where(Record.dataset_id == dataset_id))
+            .join(Record, Response.record_id == Record.id)
+            .where(Record.dataset_id == dataset_id)
+        )
         for record_id, user_id, status, values in responses.all():
             row = rows.get(record_id)
             if row is not None:
@@ -226,17 +287,24 @@ class SQLSearchEngine(SearchEngine):
 
     async def _load_suggestions(self, dataset_id, rows: dict) -> None:
         suggestions = await self.db.execute(
-            select(_key(Suggestion.record_id), Question.name, Suggestion.value, Suggestion.score, Suggestion.agent,
-                   Suggestion.type)
-            .join(Record, Suggestion.record_id == Record.id).join(Question, Suggestion.question_id == Question.id)
-            .where(Record.dataset_id == dataset_id))
+            select(
+                _key(Suggestion.record_id),
+                Question.name,
+                Suggestion.value,
+                Suggestion.score,
+                Suggestion.agent,
+                Suggestion.type,
+            )
+            .join(Record, Suggestion.record_id == Record.id)
+            .join(Question, Suggestion.question_id == Question.id)
+            .where(Record.dataset_id == dataset_id)
+        )
         for record_id, question, value, score, agent, kind in suggestions.all():
             row = rows.get(record_id)
             if row is not None:
                 if row.suggestions is _EMPTY:
                     row.suggestions = {}
-                row.suggestions[question] = {"value": value, "score": score, "agent": agent,
-                                             "type": _enum_value(kind)}
+                row.suggestions[question] = {"value": value, "score": score, "agent": agent, "type": _enum_value(kind)}
 
 
 def _key(column):
@@ -310,8 +378,10 @@ def _matches(row: _Row, condition) -> bool:
     if isinstance(scope, ResponseFilterScope):
         responses = _responses_of(row, scope.user)
         if scope.question:
-            return any(_value_matches(_as_list(_response_value(values, scope.question)), condition)
-                       for _, _, values in responses)
+            return any(
+                _value_matches(_as_list(_response_value(values, scope.question)), condition)
+                for _, _, values in responses
+            )
         if scope.property == "status" and isinstance(condition, TermsFilter):
             statuses = {str(_enum_value(v)) for v in condition.values}
             if ResponseStatusFilter.pending.value in statuses and not responses:

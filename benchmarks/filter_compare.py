@@ -37,8 +37,12 @@ print(json.dumps({"pairs": len(rows), "best": rates[0], "slowest": rates[-1],
 
 
 def measure(tree: Path, size: int, pairs: Path | None) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, str(tree), str(HERE), str(size), str(pairs or "")],
-                          cwd=tree, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(tree), str(HERE), str(size), str(pairs or "")],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         raise SystemExit(f"{tree}: {done.stderr.strip().splitlines()[-1]}")
     return json.loads(done.stdout)
@@ -54,8 +58,11 @@ def main() -> None:
     pairs = args.pairs.resolve() if args.pairs else None
     if pairs and not pairs.is_file():
         raise SystemExit(f"{args.pairs}: no such file")
-    known = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "-q", f"{args.rev}^{{commit}}"],
-                           capture_output=True, text=True)
+    known = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", "-q", f"{args.rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
     if known.returncode:
         raise SystemExit(f"{args.rev}: not a commit of this repository (try `git log --oneline`)")
     with tempfile.TemporaryDirectory() as folder:
@@ -67,8 +74,10 @@ def main() -> None:
                 for label, tree in ((args.rev, other), ("this tree", ROOT)):
                     result = measure(tree, args.size, pairs)
                     best[label] = max(best[label], result["best"])
-                    print(f"{label:>12}: {result['pairs']:,} pairs, {result['best']:,.0f} pairs/s best of 3 "
-                          f"(slowest {result['slowest']:,.0f}), peak RSS {result['peak_rss_mb']:.0f} MB")
+                    print(
+                        f"{label:>12}: {result['pairs']:,} pairs, {result['best']:,.0f} pairs/s best of 3 "
+                        f"(slowest {result['slowest']:,.0f}), peak RSS {result['peak_rss_mb']:.0f} MB"
+                    )
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(other)], check=False)
     print(f"this tree / {args.rev}: {best['this tree'] / best[args.rev]:.2f}x")

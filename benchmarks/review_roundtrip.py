@@ -45,7 +45,7 @@ def answer_all(connection: Connection, dataset_name: str, rows: list[dict]) -> i
     judge, labels, me = RuleJudge(), ["a_better", "b_better", "tie", "both_bad"], client.me.id
     for start in range(0, len(rows), 500):
         records = []
-        for i, row in enumerate(rows[start:start + 500]):
+        for i, row in enumerate(rows[start : start + 500]):
             record = to_record(row, judge)
             record.responses.add(rg.Response("preference", labels[(start + i) % 4], user_id=me, status="submitted"))
             records.append(record)
@@ -63,11 +63,20 @@ def search_ms(connection: Connection, dataset_name: str) -> dict[str, float]:
     client = rg.Argilla(api_url=connection.api_url, api_key=connection.api_key, timeout=120)
     dataset = client.datasets(name=dataset_name, workspace="prefkit")
     http, base = client.api.http_client, f"/api/v1/datasets/{dataset.id}"
-    pending = {"filters": {"and": [{"type": "terms", "scope": {"entity": "response", "property": "status"},
-                                    "values": ["pending"]}]}}
-    calls = {"next pending record for me (the UI's query)": ("post", f"/api/v1/me/datasets/{dataset.id}/records/search", pending),
-             "text query 'cabinet'": ("post", f"{base}/records/search", {"query": {"text": {"q": "cabinet"}}}),
-             "dataset progress": ("get", f"{base}/progress", None)}
+    pending = {
+        "filters": {
+            "and": [{"type": "terms", "scope": {"entity": "response", "property": "status"}, "values": ["pending"]}]
+        }
+    }
+    calls = {
+        "next pending record for me (the UI's query)": (
+            "post",
+            f"/api/v1/me/datasets/{dataset.id}/records/search",
+            pending,
+        ),
+        "text query 'cabinet'": ("post", f"{base}/records/search", {"query": {"text": {"q": "cabinet"}}}),
+        "dataset progress": ("get", f"{base}/progress", None),
+    }
     out = {}
     for label, (method, path, body) in calls.items():
         times = []
@@ -93,7 +102,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=10_000)
     parser.add_argument("--compare", type=int, default=2_000, help="Pairs in the side-by-side push (0: skip).")
     args = parser.parse_args()
-    rows = list({row["id"]: row for row in make_pairs(args.pairs + args.pairs // 50)}.values())[:args.pairs]
+    rows = list({row["id"]: row for row in make_pairs(args.pairs + args.pairs // 50)}.values())[: args.pairs]
     print(f"machine: {platform.machine()}, {platform.python_version()}, {sys.platform}; pairs: {len(rows):,}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -104,10 +113,12 @@ def main() -> None:
             _, repush_s = timed(f"push {len(rows):,} again (updates)", push, rows, connection, "roundtrip")
             timed(f"answer {len(rows):,} (bulk upsert, not prefkit)", answer_all, connection, "roundtrip", rows)
             result, pull_s = timed(f"pull {len(rows):,} (all answered)", pull, connection, "roundtrip")
-            print(f"pulled: {len(result.kept):,} kept, {len(result.dropped):,} dropped; "
-                  f"{len(rows) / push_s:,.0f} pairs/s push, {len(rows) / pull_s:,.0f} pairs/s pull")
+            print(
+                f"pulled: {len(result.kept):,} kept, {len(result.dropped):,} dropped; "
+                f"{len(rows) / push_s:,.0f} pairs/s push, {len(rows) / pull_s:,.0f} pairs/s pull"
+            )
         if args.compare:
-            subset = rows[:args.compare]
+            subset = rows[: args.compare]
             fast = push_slice(subset, stock=False, root=root)
             slow = push_slice(subset, stock=True, root=root)
             print(f"stock / with speed-ups: {slow / fast:.2f}x the time for the same {len(subset):,} pairs")

@@ -12,15 +12,22 @@ from prefkit.formats import ActionSpec, parse_turn
 
 KINDS = ("filler", "ramble", "drop_action", "malformed_action", "two_actions", "format_break")
 
-_OPENERS = ("Certainly! I'd be happy to help with that.", "Great question! Let me think about this.",
-            "Sure! I'd be glad to help.")
-_CLOSERS = ("I hope this helps! Let me know if you have any other questions.", "Have a nice day!",
-            "Feel free to ask if anything is unclear.")
+_OPENERS = (
+    "Certainly! I'd be happy to help with that.",
+    "Great question! Let me think about this.",
+    "Sure! I'd be glad to help.",
+)
+_CLOSERS = (
+    "I hope this helps! Let me know if you have any other questions.",
+    "Have a nice day!",
+    "Feel free to ask if anything is unclear.",
+)
 _RAMBLE = ("Let me think about this step by step once more.", "I should consider every possibility carefully here.")
 
 
-def corrupt(message: dict, format_name: str, kind: str, rng: random.Random | None = None,
-            spec: ActionSpec | None = None) -> dict | None:
+def corrupt(
+    message: dict, format_name: str, kind: str, rng: random.Random | None = None, spec: ActionSpec | None = None
+) -> dict | None:
     """A corrupted copy of `message` of the given kind, or None when the kind does not apply to it."""
     if kind not in KINDS:
         raise ValueError(f"unknown corruption {kind!r}; choose one of: {', '.join(KINDS)}")
@@ -41,13 +48,16 @@ def corrupt(message: dict, format_name: str, kind: str, rng: random.Random | Non
         action = parsed.action.argument if parsed.action else "continue"
         if message.get("tool_calls"):
             message.pop("tool_calls")
-        message["content"] = (f"{rng.choice(_OPENERS)} {parsed.thought} I think the best next step would be "
-                              f"to do this: {action}. {rng.choice(_CLOSERS)}")
+        message["content"] = (
+            f"{rng.choice(_OPENERS)} {parsed.thought} I think the best next step would be "
+            f"to do this: {action}. {rng.choice(_CLOSERS)}"
+        )
         return message
     if not parsed.valid or not parsed.actions:
         return None
     return {"drop_action": _drop_action, "malformed_action": _malformed, "two_actions": _two_actions}[kind](
-        message, format_name, rng)
+        message, format_name, rng
+    )
 
 
 def _with_thought(format_name: str, text: str, padding: str) -> str:
@@ -70,7 +80,9 @@ def _drop_action(message: dict, format_name: str, rng: random.Random) -> dict | 
         else:
             message["content"] = f"I will {text.strip()} next."
     elif format_name == "codeact":
-        message["content"] = re.sub(r"<execute>.*?</execute>", "", text, flags=re.S).strip() + "\nI will run the code next."
+        message["content"] = (
+            re.sub(r"<execute>.*?</execute>", "", text, flags=re.S).strip() + "\nI will run the code next."
+        )
     elif format_name == "xml-react":
         message["content"] = re.sub(r"<node>.*?</node>", "", text, flags=re.S)
     return message
@@ -111,7 +123,7 @@ def _two_actions(message: dict, format_name: str, rng: random.Random) -> dict | 
         if numbered:
             message["content"] = f"{text}\nAction {numbered.group(1)}: {numbered.group(2)}[something else]"
         else:
-            message["content"] = f"{text}\nAction: Answer\nFinal Answer: [\"unknown\"]"
+            message["content"] = f'{text}\nAction: Answer\nFinal Answer: ["unknown"]'
     elif format_name == "alfworld":
         message["content"] = f"{text}\nACTION: look" if "ACTION:" in text else f"{text}\nlook"
     elif format_name == "codeact":
@@ -121,8 +133,9 @@ def _two_actions(message: dict, format_name: str, rng: random.Random) -> dict | 
     return message
 
 
-def corrupt_any(message: dict, format_name: str, rng: random.Random, spec: ActionSpec | None = None,
-                kinds: tuple[str, ...] = KINDS) -> tuple[str, dict] | None:
+def corrupt_any(
+    message: dict, format_name: str, rng: random.Random, spec: ActionSpec | None = None, kinds: tuple[str, ...] = KINDS
+) -> tuple[str, dict] | None:
     """Try kinds in random order; the first that applies wins. Returns (kind, corrupted message)."""
     order = list(kinds)
     rng.shuffle(order)

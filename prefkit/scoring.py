@@ -16,17 +16,43 @@ from pydantic import BaseModel, ConfigDict, Field
 from prefkit.formats import ActionSpec, ParsedTurn, get_parser
 
 DEFAULT_FILLER_PHRASES = (
-    "certainly!", "certainly,", "of course!", "sure!", "sure thing", "absolutely!",
-    "i'd be happy to help", "i would be happy to help", "i'm happy to help", "happy to help",
-    "glad to help", "i'd be glad to", "great question", "good question", "excellent question",
-    "i hope this helps", "hope this helps", "have a nice day", "have a great day",
-    "let me know if you have any other questions", "let me know if you need anything else",
-    "feel free to ask", "don't hesitate to ask", "as an ai", "as a language model",
-    "i apologize for", "sorry for the confusion", "thank you for your patience", "thanks for asking",
-    "let's dive in", "no problem!", "you're welcome",
+    "certainly!",
+    "certainly,",
+    "of course!",
+    "sure!",
+    "sure thing",
+    "absolutely!",
+    "i'd be happy to help",
+    "i would be happy to help",
+    "i'm happy to help",
+    "happy to help",
+    "glad to help",
+    "i'd be glad to",
+    "great question",
+    "good question",
+    "excellent question",
+    "i hope this helps",
+    "hope this helps",
+    "have a nice day",
+    "have a great day",
+    "let me know if you have any other questions",
+    "let me know if you need anything else",
+    "feel free to ask",
+    "don't hesitate to ask",
+    "as an ai",
+    "as a language model",
+    "i apologize for",
+    "sorry for the confusion",
+    "thank you for your patience",
+    "thanks for asking",
+    "let's dive in",
+    "no problem!",
+    "you're welcome",
 )
 
-_OPENER = re.compile(r"\s*(certainly|sure|absolutely|of course|great|okay|ok|alright|hello|hi there|gladly)\s*[.!,:;\-—]")
+_OPENER = re.compile(
+    r"\s*(certainly|sure|absolutely|of course|great|okay|ok|alright|hello|hi there|gladly)\s*[.!,:;\-—]"
+)
 _SENTENCE_END = re.compile(r"([.!?])\s+")
 _LABEL = re.compile(r"\n[ \t>]*(?:thought|think|action|final answer|observation)(?: \d+)?[ \t]*:[ \t]*")
 _CODE = re.compile(r"```.*?(?:```|$)|<execute>.*?(?:</execute>|$)|<content>.*?(?:</content>|$)", re.S)
@@ -42,7 +68,9 @@ class VerbosityConfig(BaseModel):
         description="Chit-chat phrases (case-insensitive); replaces the default English list.",
     )
     extra_filler_phrases: list[str] = Field(default_factory=list, description="Phrases added to `filler_phrases`.")
-    flag_openers: bool = Field(True, description="Count a turn opening with a pleasantry (\"Sure.\", \"Certainly,\") as filler.")
+    flag_openers: bool = Field(
+        True, description='Count a turn opening with a pleasantry ("Sure.", "Certainly,") as filler.'
+    )
     max_thought_tokens: int = Field(150, ge=1, description="Token budget of the reasoning before the action.")
     min_sentence_words: int = Field(4, ge=1, description="Sentences shorter than this are not counted as repeats.")
     max_repeated_sentences: int = Field(0, ge=0, description="Sentences allowed to occur more than once in a turn.")
@@ -50,7 +78,9 @@ class VerbosityConfig(BaseModel):
     max_repeated_ngram_ratio: float = Field(
         0.3, ge=0, le=1, description="Share of repeated n-grams in a turn's prose above which it is a loop."
     )
-    min_ngrams_for_ratio: int = Field(12, ge=1, description="Turns with fewer n-grams are not checked for n-gram repeats.")
+    min_ngrams_for_ratio: int = Field(
+        12, ge=1, description="Turns with fewer n-grams are not checked for n-gram repeats."
+    )
 
 
 # The rules a turn is measured on, cheapest first: comparisons stop at the first rule that decides them.
@@ -108,16 +138,17 @@ class TurnScore:
         if rule == "trailing":
             return float(bool(self.parsed.trailing))
         if rule == "repetition":
-            return (float(max(0, self.repeated_sentences - config.max_repeated_sentences))
-                    + max(0.0, self.repeated_ngram_ratio - config.max_repeated_ngram_ratio))
+            return float(max(0, self.repeated_sentences - config.max_repeated_sentences)) + max(
+                0.0, self.repeated_ngram_ratio - config.max_repeated_ngram_ratio
+            )
         raise ValueError(f"unknown rule {rule!r}")
 
-    def no_worse_than(self, other: "TurnScore", config: VerbosityConfig) -> bool:
+    def no_worse_than(self, other: TurnScore, config: VerbosityConfig) -> bool:
         """True when this turn breaks no rule more than `other` does (repetition, the dearest, is measured
         only when every other rule leaves the question open)."""
         return all(self.rule_badness(rule, config) <= other.rule_badness(rule, config) for rule in RULES)
 
-    def same_badness(self, other: "TurnScore", config: VerbosityConfig) -> bool:
+    def same_badness(self, other: TurnScore, config: VerbosityConfig) -> bool:
         """True when both turns break every rule exactly as badly (repetition measured last, if at all)."""
         return all(self.rule_badness(rule, config) == other.rule_badness(rule, config) for rule in RULES)
 
@@ -162,7 +193,7 @@ class Scorer:
         lowered = text.lower()
         opener = _OPENER.match(lowered)
         if opener and self.config.flag_openers:
-            return [opener.group(1), *self._phrases_in(lowered[opener.end():])]
+            return [opener.group(1), *self._phrases_in(lowered[opener.end() :])]
         return self._phrases_in(lowered)
 
     def _phrases_in(self, lowered: str) -> list[str]:
@@ -192,8 +223,9 @@ class Scorer:
         spans = ((last + 1 - length, last + 1, word_end) for last, (length, word_end) in self._automaton.iter(lowered))
         return [(start, end) for start, end, word_end in spans if _whole_words(lowered, start, end, word_end)]
 
-    def score(self, format_name: str, message: dict, spec: ActionSpec | None = None,
-              previous: dict | None = None) -> TurnScore:
+    def score(
+        self, format_name: str, message: dict, spec: ActionSpec | None = None, previous: dict | None = None
+    ) -> TurnScore:
         """Score one assistant message; `previous` is the prompt's last assistant turn, for loop detection."""
         spec = spec or ActionSpec()
         parser = get_parser(format_name)

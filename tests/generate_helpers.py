@@ -15,8 +15,16 @@ PREFKIT = [sys.executable, "-m", "prefkit"]
 
 def write_recipe(path: Path, url: str, **teacher) -> Path:
     """A recipe with a contrastive teacher at `url`, fast retries and short timeouts."""
-    settings = {"base_url": url, "model": "teacher-model", "timeout": 1.0, "backoff_initial": 0.02,
-                "backoff_max": 0.2, "max_attempts": 10, "concurrency": 8, **teacher}
+    settings = {
+        "base_url": url,
+        "model": "teacher-model",
+        "timeout": 1.0,
+        "backoff_initial": 0.02,
+        "backoff_max": 0.2,
+        "max_attempts": 10,
+        "concurrency": 8,
+        **teacher,
+    }
     path.write_text(yaml.safe_dump({"generate": {"strategy": "contrastive", "teacher": settings}}))
     return path
 

@@ -8,8 +8,11 @@ from prefkit.errors import InputError
 from prefkit.jsonl import InvalidLines, read_jsonl, write_jsonl
 from prefkit.records import Pair, pair_id
 
-GOOD = {"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "assistant", "content": "a"}],
-        "rejected": [{"role": "assistant", "content": "b"}]}
+GOOD = {
+    "prompt": [{"role": "user", "content": "q"}],
+    "chosen": [{"role": "assistant", "content": "a"}],
+    "rejected": [{"role": "assistant", "content": "b"}],
+}
 
 
 def write_lines(path, *lines: bytes):

@@ -24,6 +24,8 @@ def test_filters_config_loads():
 def test_teacher_recipes_require_url_and_model(tmp_path, name):
     tasks = tmp_path / "t.jsonl"
     tasks.write_text('{"id": "a", "messages": [{"role": "user", "content": "q"}]}\n')
-    result = run("generate", str(tasks), "--recipe", str(ROOT / "pipelines" / f"{name}.yaml"), "--out", str(tmp_path / "o.jsonl"))
+    result = run(
+        "generate", str(tasks), "--recipe", str(ROOT / "pipelines" / f"{name}.yaml"), "--out", str(tmp_path / "o.jsonl")
+    )
     assert result.returncode == 2
     assert f"pipelines/{name}.yaml: missing required setting 'teacher.base_url'" in result.stderr

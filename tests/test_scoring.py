@@ -63,9 +63,13 @@ def score(thought):
 
 def test_comparisons_agree_with_the_full_badness_tables():
     config = VerbosityConfig()
-    turns = [score("I need the row."), score("Certainly! I need the row."),
-             score("I need the row with id three now. I need the row with id three now."),
-             score("I need the row."), score(" ".join(["word"] * 200))]
+    turns = [
+        score("I need the row."),
+        score("Certainly! I need the row."),
+        score("I need the row with id three now. I need the row with id three now."),
+        score("I need the row."),
+        score(" ".join(["word"] * 200)),
+    ]
     for a in turns:
         for b in turns:
             table_a, table_b = a.badness(config), b.badness(config)
@@ -75,7 +79,10 @@ def test_comparisons_agree_with_the_full_badness_tables():
 
 def test_a_turn_worse_only_by_repetition_is_worse():
     config = VerbosityConfig()
-    clean, looping = score("I need the row."), score("I need the row with id three now. I need the row with id three now.")
+    clean, looping = (
+        score("I need the row."),
+        score("I need the row with id three now. I need the row with id three now."),
+    )
     assert clean.no_worse_than(looping, config) and not looping.no_worse_than(clean, config)
     assert not clean.same_badness(looping, config)
 

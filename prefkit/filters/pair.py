@@ -15,12 +15,18 @@ class PairFilterConfig(BaseModel):
 
     enabled: bool = Field(True, description="Run this filter.")
     max_similarity: float = Field(
-        0.8, ge=0, le=1,
+        0.8,
+        ge=0,
+        le=1,
         description="Word-bigram Jaccard similarity of chosen and rejected above which they are near-identical; "
-                    "such pairs are dropped only when the rules cannot tell the two sides apart.",
+        "such pairs are dropped only when the rules cannot tell the two sides apart.",
     )
-    concise: bool = Field(False, description="The recipe asks for concision: chosen may not be much longer than rejected.")
-    max_length_ratio: float = Field(1.5, gt=0, description="With `concise`, the most chosen may be longer than rejected (tokens).")
+    concise: bool = Field(
+        False, description="The recipe asks for concision: chosen may not be much longer than rejected."
+    )
+    max_length_ratio: float = Field(
+        1.5, gt=0, description="With `concise`, the most chosen may be longer than rejected (tokens)."
+    )
 
 
 class PairFilter(Filter):
@@ -35,9 +41,14 @@ class PairFilter(Filter):
         """Structural reasons to drop the pair."""
         row = item.row
         prompt, chosen, rejected = row["prompt"], row["chosen"], row["rejected"]
-        if (len(chosen) != 1 or len(rejected) != 1 or chosen[0]["role"] != "assistant"
-                or rejected[0]["role"] != "assistant" or prompt[-1]["role"] == "assistant"
-                or any(m["role"] == "system" for m in prompt[1:])):
+        if (
+            len(chosen) != 1
+            or len(rejected) != 1
+            or chosen[0]["role"] != "assistant"
+            or rejected[0]["role"] != "assistant"
+            or prompt[-1]["role"] == "assistant"
+            or any(m["role"] == "system" for m in prompt[1:])
+        ):
             return ["pair.wrong_roles"]
         chosen_text, rejected_text = turn_text(chosen).strip(), turn_text(rejected).strip()
         if not chosen_text or not rejected_text:
@@ -46,9 +57,11 @@ class PairFilter(Filter):
             return ["pair.identical"]
         reasons = []
         # Sides whose format violations differ in number break different rules: no need to compare texts.
-        if (not _formats_differ(item)
-                and _similarity(chosen_text.split(), rejected_text.split()) >= self.config.max_similarity
-                and not _rules_differ(item)):
+        if (
+            not _formats_differ(item)
+            and _similarity(chosen_text.split(), rejected_text.split()) >= self.config.max_similarity
+            and not _rules_differ(item)
+        ):
             reasons.append("pair.near_identical")
         if self.config.concise and len(chosen_text.split()) > self.config.max_length_ratio * len(rejected_text.split()):
             reasons.append("pair.chosen_too_long")

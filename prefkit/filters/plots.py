@@ -14,8 +14,10 @@ def write_plots(rows: list[dict], out_dir: str | Path) -> list[Path]:
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    sides: dict[str, dict[str, list[float]]] = {"chosen": {"tokens": [], "filler": []},
-                                                 "rejected": {"tokens": [], "filler": []}}
+    sides: dict[str, dict[str, list[float]]] = {
+        "chosen": {"tokens": [], "filler": []},
+        "rejected": {"tokens": [], "filler": []},
+    }
     for row in rows:
         scores = (row.get("meta") or {}).get("filter", {}).get("scores")
         if not scores:
@@ -24,8 +26,10 @@ def write_plots(rows: list[dict], out_dir: str | Path) -> list[Path]:
             values["tokens"].append(scores[side]["tokens"])
             values["filler"].append(len(scores[side]["filler"]))
     written = []
-    for measure, title, xlabel in (("tokens", "Turn length", "tokens per turn"),
-                                   ("filler", "Filler phrases", "filler phrases per turn")):
+    for measure, title, xlabel in (
+        ("tokens", "Turn length", "tokens per turn"),
+        ("filler", "Filler phrases", "filler phrases per turn"),
+    ):
         figure, axis = plt.subplots(figsize=(6, 4))
         for side, color in (("chosen", "tab:green"), ("rejected", "tab:red")):
             axis.hist(sides[side][measure], bins=30, alpha=0.55, label=side, color=color)

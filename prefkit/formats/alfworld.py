@@ -72,11 +72,11 @@ def _parse_agentbench(turn: ParsedTurn, text: str, spec: ActionSpec) -> None:
     turn.thought = _THOUGHT.sub("", text[: first.start()]).strip()
     if spec.require_thought and not turn.thought:
         turn.fail("missing_thought", "no THOUGHT before the action")
-    line, _, rest = text[first.end():].partition("\n")
+    line, _, rest = text[first.end() :].partition("\n")
     turn.trailing = rest.strip()
     _check_command(turn, line.strip().lower(), spec)
     for extra in labels[1:]:
-        command = text[extra.end():].partition("\n")[0].strip().lower()
+        command = text[extra.end() :].partition("\n")[0].strip().lower()
         turn.actions.append(Action(command.split(" ", 1)[0], command))
 
 
@@ -93,7 +93,9 @@ def _parse_react(turn: ParsedTurn, text: str, spec: ActionSpec) -> None:
     extra_steps = [line for line in others if _THINK.fullmatch(line) or _is_command(line.lower(), spec)]
     turn.actions.extend(Action(step.split(" ", 1)[0], step) for step in extra_steps)
     if extra_steps:
-        turn.fail("multiple_actions", f"{1 + len(extra_steps)} steps in one turn; the environment reads only the first line")
+        turn.fail(
+            "multiple_actions", f"{1 + len(extra_steps)} steps in one turn; the environment reads only the first line"
+        )
     turn.trailing = "\n".join(others)
 
 

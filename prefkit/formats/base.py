@@ -79,10 +79,12 @@ class ActionSpec(BaseModel):
         None, description="Allowed action, node or tool names; None accepts any name the format can express."
     )
     arguments: dict[str, str] = Field(
-        default_factory=dict, description="Regular expression the argument of an action must fully match, by action name."
+        default_factory=dict,
+        description="Regular expression the argument of an action must fully match, by action name.",
     )
     commands: tuple[str, ...] | None = Field(
-        None, description="alfworld: regular expressions of admissible commands (default: the ALFWorld command grammar)."
+        None,
+        description="alfworld: regular expressions of admissible commands (default: the ALFWorld command grammar).",
     )
     admissible: tuple[str, ...] | None = Field(
         None, description="alfworld: the exact admissible commands at this step, when the task knows them."
@@ -96,7 +98,7 @@ class ActionSpec(BaseModel):
         None, description="Force one dialect: react: dbbench|numbered; alfworld: agentbench|react. None detects it."
     )
 
-    def merged(self, overrides: dict[str, Any] | None) -> "ActionSpec":
+    def merged(self, overrides: dict[str, Any] | None) -> ActionSpec:
         """This spec with a task's own `action_spec` keys laid over it."""
         if not overrides:
             return self

@@ -43,11 +43,11 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
             turn.fail("empty_action", "the <execute> block is empty")
         spec.check_argument(turn, "execute", code)
         turn.actions.extend(Action("solution", block.group(1).strip()) for block in solutions)
-        turn.trailing = text[executes[-1].end():].strip()
+        turn.trailing = text[executes[-1].end() :].strip()
     elif solutions:
         turn.final_answer = solutions[0].group(1).strip()
         turn.actions.append(Action("solution", turn.final_answer))
-        turn.trailing = text[solutions[-1].end():].strip()
+        turn.trailing = text[solutions[-1].end() :].strip()
     else:
         if _FENCE.search(text):
             turn.fail("code_outside_execute", "a code block outside <execute> is never run")

@@ -54,13 +54,13 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
     turn.thought = _strip_thought_label(padded[: first.start()])
     if spec.require_thought and not turn.thought:
         turn.fail("missing_thought", "no reasoning before the action")
-    label = padded[first.start(): first.start(3)].strip()
+    label = padded[first.start() : first.start(3)].strip()
     action_text = first.group(3)
     if not _EXACT_LABEL.fullmatch(label) or not action_text.startswith(" "):
         turn.fail("malformed_action_label", f"the label {label!r} must be written exactly 'Action: ' (one space)")
     else:
         action_text = action_text[1:]
-    rest = padded[first.end() + len(first.group(4)):]
+    rest = padded[first.end() + len(first.group(4)) :]
     bracket = _BRACKET.fullmatch(action_text.strip())
     style = spec.style or ("numbered" if (bracket or first.group(2)) else "dbbench")
     if style == "numbered":
@@ -76,8 +76,9 @@ def _strip_thought_label(text: str) -> str:
     return _THOUGHT_LABEL.sub("", text, count=1).strip()
 
 
-def _parse_numbered(turn: ParsedTurn, text: str, line: re.Match, bracket: re.Match | None, rest: str,
-                    spec: ActionSpec) -> None:
+def _parse_numbered(
+    turn: ParsedTurn, text: str, line: re.Match, bracket: re.Match | None, rest: str, spec: ActionSpec
+) -> None:
     if bracket is None:
         turn.fail("malformed_action", f"expected 'Tool[argument]', found {line.group(3).strip()!r}")
         return
@@ -123,7 +124,7 @@ def _parse_dbbench(turn: ParsedTurn, action_text: str, terminated: bool, rest: s
             turn.fail("empty_action", "the SQL block is empty")
         turn.actions[0].argument = sql
         spec.check_argument(turn, word, sql)
-        turn.trailing = rest[blocks[-1].end():].strip()
+        turn.trailing = rest[blocks[-1].end() :].strip()
         return
     # DBBench treats every other action word as an answer.
     rest = "\n" + rest  # the action line's newline, which `Final Answer:` must follow
@@ -143,7 +144,7 @@ def _parse_dbbench(turn: ParsedTurn, action_text: str, terminated: bool, rest: s
         return
     turn.final_answer = list(value)
     spec.check_argument(turn, word, raw)
-    turn.trailing = rest[answer.end():].strip()
+    turn.trailing = rest[answer.end() :].strip()
 
 
 def _python_literal(raw: str):

@@ -36,8 +36,12 @@ def apply_decision(row: dict, order: str, answers: list[Answer]) -> tuple[dict |
     the originally chosen turn (the near miss it fixes); ties and undecided pairs are dropped.
     """
     label = majority(answers)
-    record = {"label": label, "order": order, "answers": [answer.__dict__ for answer in answers],
-              "agreement": (Counter(a.label for a in answers).most_common(1)[0][1] / len(answers)) if answers else None}
+    record = {
+        "label": label,
+        "order": order,
+        "answers": [answer.__dict__ for answer in answers],
+        "agreement": (Counter(a.label for a in answers).most_common(1)[0][1] / len(answers)) if answers else None,
+    }
     if label in ("A better", "B better"):
         winner_first = label == "A better"
         swapped = winner_first != (order == "chosen-first")

@@ -16,10 +16,11 @@ import os
 import secrets
 import warnings
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from prefkit.errors import InputError, MissingExtraError, PrefkitError, ServerError
 from prefkit.records import ensure_pair_id, turn_text
@@ -35,24 +36,31 @@ GUIDELINES = Path(__file__).resolve().parents[2] / "annotation" / "guidelines.md
 DEFAULT_WORKSPACE = "prefkit"
 # Label values as stored in Argilla -> the labels `aggregate` works with.
 LABEL_VALUES = {"a_better": "A better", "b_better": "B better", "tie": "tie", "both_bad": "both bad"}
-LABEL_TITLES = {"a_better": "A is better", "b_better": "B is better", "tie": "Tie (equally good)",
-                "both_bad": "Both bad"}
+LABEL_TITLES = {
+    "a_better": "A is better",
+    "b_better": "B is better",
+    "tie": "Tie (equally good)",
+    "both_bad": "Both bad",
+}
 PAIR_KEY = "prefkit_pair"  # extra metadata: the pair as pushed, JSON
 ORDER_KEY = "order"
 FIELDS = ("prompt", "response_a", "response_b")
 
 
-def resolve_connection(api_url: str | None = None, api_key: str | None = None,
-                       data_dir: Path | None = None) -> Connection:
+def resolve_connection(
+    api_url: str | None = None, api_key: str | None = None, data_dir: Path | None = None
+) -> Connection:
     """Flags, then ARGILLA_API_URL/ARGILLA_API_KEY, then the credentials `serve` wrote into the data dir."""
     api_url = api_url or os.environ.get("ARGILLA_API_URL")
     api_key = api_key or os.environ.get("ARGILLA_API_KEY")
     if not (api_url and api_key):
         path = Path(data_dir or default_data_dir()) / "credentials.json"
         if not path.exists():
-            raise InputError(f"no Argilla server given and no credentials in {path.parent}: pass --api-url and "
-                             "--api-key, set ARGILLA_API_URL and ARGILLA_API_KEY, or start one with "
-                             "`prefkit review serve`")
+            raise InputError(
+                f"no Argilla server given and no credentials in {path.parent}: pass --api-url and "
+                "--api-key, set ARGILLA_API_URL and ARGILLA_API_KEY, or start one with "
+                "`prefkit review serve`"
+            )
         try:
             credentials = json.loads(path.read_text())
         except (OSError, ValueError) as error:
@@ -60,8 +68,9 @@ def resolve_connection(api_url: str | None = None, api_key: str | None = None,
         api_url = api_url or credentials.get("url")
         api_key = api_key or credentials.get("api_key")
         if not (api_url and api_key):
-            raise InputError("no url/api_key in the credentials: start the server with `prefkit review serve`",
-                             str(path))
+            raise InputError(
+                "no url/api_key in the credentials: start the server with `prefkit review serve`", str(path)
+            )
     return Connection(api_url.rstrip("/"), api_key)
 
 
@@ -77,8 +86,10 @@ def sdk_errors(connection: Connection, doing: str):
         detail = " ".join(str(error).split())
         raise ServerError(f"the Argilla server at {connection.api_url} refused to {doing}: {detail[:400]}") from None
     except httpx.HTTPError as error:
-        raise ServerError(f"lost the Argilla server at {connection.api_url} while trying to {doing} ({error}); "
-                          "running the command again is safe (records are keyed by pair id)") from None
+        raise ServerError(
+            f"lost the Argilla server at {connection.api_url} while trying to {doing} ({error}); "
+            "running the command again is safe (records are keyed by pair id)"
+        ) from None
 
 
 def connect(connection: Connection):
@@ -97,24 +108,35 @@ def dataset_settings(annotators_per_pair: int = 1):
 
     return rg.Settings(
         guidelines=GUIDELINES.read_text(),
-        fields=[rg.ChatField("prompt", title="Context (the agent's conversation so far)", use_markdown=False),
-                rg.TextField("response_a", title="Response A", use_markdown=False),
-                rg.TextField("response_b", title="Response B", use_markdown=False)],
-        questions=[rg.LabelQuestion("preference", title="Which next turn is better?", labels=LABEL_TITLES),
-                   rg.TextQuestion("correction", title="Corrected turn (optional; with 'Both bad' it becomes "
-                                   "the chosen answer)", required=False, use_markdown=False),
-                   rg.TextQuestion("comment", title="Comment (optional)", required=False, use_markdown=False)],
-        metadata=[rg.TermsMetadataProperty("domain"), rg.TermsMetadataProperty("format"),
-                  rg.TermsMetadataProperty("strategy"),
-                  rg.TermsMetadataProperty("a_valid", title="A valid format"),
-                  rg.TermsMetadataProperty("b_valid", title="B valid format"),
-                  rg.IntegerMetadataProperty("a_chars", title="A length (chars)"),
-                  rg.IntegerMetadataProperty("b_chars", title="B length (chars)"),
-                  rg.IntegerMetadataProperty("a_filler", title="A filler phrases"),
-                  rg.IntegerMetadataProperty("b_filler", title="B filler phrases"),
-                  rg.FloatMetadataProperty("rule_margin", title="Rule score margin (A - B)"),
-                  # Which side is the teacher's chosen turn: hidden, or it would undo the random order.
-                  rg.TermsMetadataProperty(ORDER_KEY, visible_for_annotators=False)],
+        fields=[
+            rg.ChatField("prompt", title="Context (the agent's conversation so far)", use_markdown=False),
+            rg.TextField("response_a", title="Response A", use_markdown=False),
+            rg.TextField("response_b", title="Response B", use_markdown=False),
+        ],
+        questions=[
+            rg.LabelQuestion("preference", title="Which next turn is better?", labels=LABEL_TITLES),
+            rg.TextQuestion(
+                "correction",
+                title="Corrected turn (optional; with 'Both bad' it becomes the chosen answer)",
+                required=False,
+                use_markdown=False,
+            ),
+            rg.TextQuestion("comment", title="Comment (optional)", required=False, use_markdown=False),
+        ],
+        metadata=[
+            rg.TermsMetadataProperty("domain"),
+            rg.TermsMetadataProperty("format"),
+            rg.TermsMetadataProperty("strategy"),
+            rg.TermsMetadataProperty("a_valid", title="A valid format"),
+            rg.TermsMetadataProperty("b_valid", title="B valid format"),
+            rg.IntegerMetadataProperty("a_chars", title="A length (chars)"),
+            rg.IntegerMetadataProperty("b_chars", title="B length (chars)"),
+            rg.IntegerMetadataProperty("a_filler", title="A filler phrases"),
+            rg.IntegerMetadataProperty("b_filler", title="B filler phrases"),
+            rg.FloatMetadataProperty("rule_margin", title="Rule score margin (A - B)"),
+            # Which side is the teacher's chosen turn: hidden, or it would undo the random order.
+            rg.TermsMetadataProperty(ORDER_KEY, visible_for_annotators=False),
+        ],
         allow_extra_metadata=True,
         distribution=rg.TaskDistribution(min_submitted=annotators_per_pair),
     )
@@ -135,8 +157,10 @@ def _shown(text: str) -> str:
 
 def _prompt_messages(prompt: list[dict]) -> list[dict]:
     """Chat messages Argilla accepts: non-empty, not over its length limits, tool calls written out."""
-    return [{"role": str(message.get("role") or "unknown")[:MAX_ROLE_CHARS], "content": _shown(turn_text([message]))}
-            for message in prompt]
+    return [
+        {"role": str(message.get("role") or "unknown")[:MAX_ROLE_CHARS], "content": _shown(turn_text([message]))}
+        for message in prompt
+    ]
 
 
 def to_record(row: dict, judge: RuleJudge, seed: int = 0, order: str | None = None):
@@ -147,8 +171,12 @@ def to_record(row: dict, judge: RuleJudge, seed: int = 0, order: str | None = No
         order = shown_order(row["id"], seed)
     first, second = ("chosen", "rejected") if order == "chosen-first" else ("rejected", "chosen")
     meta = row.get("meta") or {}
-    metadata: dict[str, Any] = {ORDER_KEY: order, PAIR_KEY: json.dumps(row, ensure_ascii=False),
-                                "a_chars": len(turn_text(row[first])), "b_chars": len(turn_text(row[second]))}
+    metadata: dict[str, Any] = {
+        ORDER_KEY: order,
+        PAIR_KEY: json.dumps(row, ensure_ascii=False),
+        "a_chars": len(turn_text(row[first])),
+        "b_chars": len(turn_text(row[second])),
+    }
     for key in ("domain", "format", "strategy"):
         if isinstance(meta.get(key), str) and meta[key]:
             metadata[key] = meta[key]
@@ -156,16 +184,28 @@ def to_record(row: dict, judge: RuleJudge, seed: int = 0, order: str | None = No
     a, b = judge.score(row, first), judge.score(row, second)
     if a is not None and b is not None:
         margin = judge.value(a) - judge.value(b)
-        metadata.update(a_valid="yes" if a.parsed.valid else "no", b_valid="yes" if b.parsed.valid else "no",
-                        a_filler=len(a.filler), b_filler=len(b.filler), rule_margin=round(margin, 4))
+        metadata.update(
+            a_valid="yes" if a.parsed.valid else "no",
+            b_valid="yes" if b.parsed.valid else "no",
+            a_filler=len(a.filler),
+            b_filler=len(b.filler),
+            rule_margin=round(margin, 4),
+        )
         label = "a_better" if margin > 0 else "b_better" if margin < 0 else "tie"
         # Confidence from the margin: 0.5 when level, towards 1 as one side's rule score pulls away.
-        suggestions.append(rg.Suggestion("preference", label, score=round(1 / (1 + math.exp(-abs(margin))), 4),
-                                         agent="prefkit-rules"))
-    return rg.Record(id=row["id"], fields={"prompt": _prompt_messages(row["prompt"]),
-                                           "response_a": _shown(turn_text(row[first])),
-                                           "response_b": _shown(turn_text(row[second]))},
-                     metadata=metadata, suggestions=suggestions)
+        suggestions.append(
+            rg.Suggestion("preference", label, score=round(1 / (1 + math.exp(-abs(margin))), 4), agent="prefkit-rules")
+        )
+    return rg.Record(
+        id=row["id"],
+        fields={
+            "prompt": _prompt_messages(row["prompt"]),
+            "response_a": _shown(turn_text(row[first])),
+            "response_b": _shown(turn_text(row[second])),
+        },
+        metadata=metadata,
+        suggestions=suggestions,
+    )
 
 
 def _find_dataset(client, name: str, workspace: str):
@@ -177,8 +217,10 @@ def _find_dataset(client, name: str, workspace: str):
 def _check_is_ours(dataset, name: str) -> None:
     names = {item.name for item in dataset.settings.fields} | {q.name for q in dataset.settings.questions}
     if not set(FIELDS) | {"preference"} <= names:
-        raise InputError(f"dataset '{name}' exists but was not made by `prefkit review push` (it lacks "
-                         f"{sorted(set(FIELDS) | {'preference'} - names)}): choose another --dataset")
+        raise InputError(
+            f"dataset '{name}' exists but was not made by `prefkit review push` (it lacks "
+            f"{sorted(set(FIELDS) | {'preference'} - names)}): choose another --dataset"
+        )
 
 
 @contextlib.contextmanager
@@ -194,9 +236,17 @@ def _quiet_sdk():
         _dataset_records.tqdm = original
 
 
-def push(rows: list[dict], connection: Connection, dataset_name: str, workspace: str = DEFAULT_WORKSPACE,
-         annotators_per_pair: int = 1, seed: int = 0, verbosity: VerbosityConfig | None = None,
-         batch_size: int = 500, progress: Callable[[int], None] | None = None) -> dict:
+def push(
+    rows: list[dict],
+    connection: Connection,
+    dataset_name: str,
+    workspace: str = DEFAULT_WORKSPACE,
+    annotators_per_pair: int = 1,
+    seed: int = 0,
+    verbosity: VerbosityConfig | None = None,
+    batch_size: int = 500,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
     """Create the dataset if needed and upsert one record per pair; counts of created and updated records."""
     if annotators_per_pair < 1:
         raise InputError(f"--annotators-per-pair must be at least 1, got {annotators_per_pair}")
@@ -204,17 +254,30 @@ def push(rows: list[dict], connection: Connection, dataset_name: str, workspace:
     first_seen: dict[str, int] = {}
     for number, row in enumerate(rows, 1):
         if row["id"] in first_seen:
-            raise InputError(f"pair {row['id']} is on lines {first_seen[row['id']]} and {number}: one record per "
-                             "pair id; remove the repeat (or run `prefkit filter`, which drops duplicates)")
+            raise InputError(
+                f"pair {row['id']} is on lines {first_seen[row['id']]} and {number}: one record per "
+                "pair id; remove the repeat (or run `prefkit filter`, which drops duplicates)"
+            )
         first_seen[row["id"]] = number
     client = connect(connection)
     with sdk_errors(connection, f"take the pairs for '{dataset_name}'"):
-        return _push(client, rows, connection, dataset_name, workspace, annotators_per_pair, seed, verbosity,
-                     batch_size, progress)
+        return _push(
+            client,
+            rows,
+            connection,
+            dataset_name,
+            workspace,
+            annotators_per_pair,
+            seed,
+            verbosity,
+            batch_size,
+            progress,
+        )
 
 
-def _push(client, rows, connection, dataset_name, workspace, annotators_per_pair, seed, verbosity, batch_size,
-          progress) -> dict:
+def _push(
+    client, rows, connection, dataset_name, workspace, annotators_per_pair, seed, verbosity, batch_size, progress
+) -> dict:
     import argilla as rg
 
     if client.workspaces(name=workspace) is None:
@@ -222,8 +285,9 @@ def _push(client, rows, connection, dataset_name, workspace, annotators_per_pair
     dataset = _find_dataset(client, dataset_name, workspace)
     created = dataset is None
     if created:
-        dataset = rg.Dataset(name=dataset_name, workspace=workspace, client=client,
-                             settings=dataset_settings(annotators_per_pair)).create()
+        dataset = rg.Dataset(
+            name=dataset_name, workspace=workspace, client=client, settings=dataset_settings(annotators_per_pair)
+        ).create()
     else:
         _check_is_ours(dataset, dataset_name)
         if dataset.settings.distribution.min_submitted != annotators_per_pair:
@@ -231,31 +295,43 @@ def _push(client, rows, connection, dataset_name, workspace, annotators_per_pair
             try:
                 dataset.update()
             except Exception as error:  # noqa: BLE001 - the server says why (responses exist)
-                raise PrefkitError(f"cannot change annotators per pair of '{dataset_name}' to "
-                                   f"{annotators_per_pair}: {error}") from None
+                raise PrefkitError(
+                    f"cannot change annotators per pair of '{dataset_name}' to {annotators_per_pair}: {error}"
+                ) from None
     # A pair pushed before keeps the A/B order its reviewers saw, whatever the seed now: answers already given
     # are read through that order.
-    before = {record.id: (record.metadata or {}).get(ORDER_KEY)
-              for record in dataset.records(with_responses=False, with_suggestions=False)}
+    before = {
+        record.id: (record.metadata or {}).get(ORDER_KEY)
+        for record in dataset.records(with_responses=False, with_suggestions=False)
+    }
     judge = RuleJudge(verbosity)
     with _quiet_sdk():
         for start in range(0, len(rows), batch_size):
-            batch = rows[start:start + batch_size]
-            dataset.records.log([to_record(row, judge, seed, before.get(row["id"])) for row in batch],
-                                batch_size=len(batch))
+            batch = rows[start : start + batch_size]
+            dataset.records.log(
+                [to_record(row, judge, seed, before.get(row["id"])) for row in batch], batch_size=len(batch)
+            )
             if progress:
                 progress(len(batch))
     updated = sum(1 for row in rows if row["id"] in before)
-    return {"dataset": dataset_name, "workspace": workspace, "pairs": len(rows), "updated": updated,
-            "added": len(rows) - updated, "dataset_created": created, "annotators_per_pair": annotators_per_pair,
-            "url": f"{connection.api_url}/dataset/{dataset.id}/annotation-mode"}
+    return {
+        "dataset": dataset_name,
+        "workspace": workspace,
+        "pairs": len(rows),
+        "updated": updated,
+        "added": len(rows) - updated,
+        "dataset_created": created,
+        "annotators_per_pair": annotators_per_pair,
+        "url": f"{connection.api_url}/dataset/{dataset.id}/annotation-mode",
+    }
 
 
 def _get_dataset(client, name: str, workspace: str):
     dataset = _find_dataset(client, name, workspace)
     if dataset is None:
-        raise InputError(f"no dataset '{name}' in workspace '{workspace}' on the server: push it first with "
-                         "`prefkit review push`")
+        raise InputError(
+            f"no dataset '{name}' in workspace '{workspace}' on the server: push it first with `prefkit review push`"
+        )
     _check_is_ours(dataset, name)
     return dataset
 
@@ -280,8 +356,10 @@ def add_annotator(connection: Connection, username: str, folder: Path, workspace
             password = secrets.token_urlsafe(12)
             folder.mkdir(parents=True, exist_ok=True)
             out = folder / f"{username}.json"
-            write_private(out, json.dumps({"url": connection.api_url, "username": username,
-                                           "password": password}, indent=2) + "\n")
+            write_private(
+                out,
+                json.dumps({"url": connection.api_url, "username": username, "password": password}, indent=2) + "\n",
+            )
             try:
                 user = rg.User(username=username, password=password, role="annotator", client=client).create()
             except BaseException:
@@ -304,9 +382,15 @@ def status(connection: Connection, dataset_name: str, workspace: str = DEFAULT_W
         for side in sides.values():
             counts.update({key: value or 0 for key, value in side.items()})
         users[username] = {key: counts.get(key, 0) for key in ("submitted", "draft", "discarded")}
-    return {"dataset": dataset_name, "workspace": workspace, "total": progress.get("total", 0),
-            "completed": progress.get("completed", 0), "pending": progress.get("pending", 0),
-            "annotators_per_pair": dataset.settings.distribution.min_submitted, "users": users}
+    return {
+        "dataset": dataset_name,
+        "workspace": workspace,
+        "total": progress.get("total", 0),
+        "completed": progress.get("completed", 0),
+        "pending": progress.get("pending", 0),
+        "annotators_per_pair": dataset.settings.distribution.min_submitted,
+        "users": users,
+    }
 
 
 @dataclass
@@ -331,13 +415,23 @@ def _answers(record, usernames: dict[str, str]) -> tuple[list[Answer], Counter]:
         statuses[values.get("status")] += 1
         label = LABEL_VALUES.get(values.get("preference"))
         if values.get("status") == "submitted" and label:
-            answers.append(Answer(annotator=usernames.get(user, user), label=label,
-                                  correction=values.get("correction") or None, comment=values.get("comment") or None))
+            answers.append(
+                Answer(
+                    annotator=usernames.get(user, user),
+                    label=label,
+                    correction=values.get("correction") or None,
+                    comment=values.get("comment") or None,
+                )
+            )
     return answers, statuses
 
 
-def pull(connection: Connection, dataset_name: str, workspace: str = DEFAULT_WORKSPACE,
-         progress: Callable[[int], None] | None = None) -> PullResult:
+def pull(
+    connection: Connection,
+    dataset_name: str,
+    workspace: str = DEFAULT_WORKSPACE,
+    progress: Callable[[int], None] | None = None,
+) -> PullResult:
     """Map every submitted answer back onto its pair (see `aggregate.apply_decision`)."""
     client = connect(connection)
     with sdk_errors(connection, f"hand out the records of '{dataset_name}'"):

@@ -69,13 +69,15 @@ def ensure_server_env(postgresql: bool = False, say=log.info) -> Path:
             say(f"building the Argilla server environment in {env} (once; about a minute)")
             shutil.rmtree(env, ignore_errors=True)
             _pip_run([sys.executable, "-m", "venv", str(env)], env)
-            _pip_run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                      "-r", str(REQUIREMENTS)], env)
+            _pip_run(
+                [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(REQUIREMENTS)], env
+            )
             ready.write_text(REQUIREMENTS.read_text())
         if postgresql and not (env / ".prefkit-postgresql").exists():
             say("adding the PostgreSQL drivers to the Argilla server environment")
-            _pip_run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                      *POSTGRESQL_DRIVERS], env)
+            _pip_run(
+                [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", *POSTGRESQL_DRIVERS], env
+            )
             (env / ".prefkit-postgresql").touch()
     return python
 
@@ -83,10 +85,15 @@ def ensure_server_env(postgresql: bool = False, say=log.info) -> Path:
 def _pip_run(command: list[str], env: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        said = [line for line in (result.stderr or result.stdout).splitlines()
-                if line.strip() and not line.startswith("WARNING: Location")]
-        raise ServerError(f"could not build the Argilla server environment in {env}: "
-                          f"{said[-1] if said else 'pip failed'} (remove the folder and retry)")
+        said = [
+            line
+            for line in (result.stderr or result.stdout).splitlines()
+            if line.strip() and not line.startswith("WARNING: Location")
+        ]
+        raise ServerError(
+            f"could not build the Argilla server environment in {env}: "
+            f"{said[-1] if said else 'pip failed'} (remove the folder and retry)"
+        )
 
 
 def ensure_credentials(data_dir: Path) -> dict:
@@ -95,11 +102,16 @@ def ensure_credentials(data_dir: Path) -> dict:
     if path.exists():
         credentials = json.loads(path.read_text())
         if not {"username", "password", "api_key"} <= credentials.keys():
-            raise InputError("credentials file lacks username/password/api_key: remove it to generate new ones",
-                             str(path))
+            raise InputError(
+                "credentials file lacks username/password/api_key: remove it to generate new ones", str(path)
+            )
         return credentials
-    credentials = {"url": None, "username": "owner", "password": secrets.token_urlsafe(18),
-                   "api_key": secrets.token_urlsafe(32)}
+    credentials = {
+        "url": None,
+        "username": "owner",
+        "password": secrets.token_urlsafe(18),
+        "api_key": secrets.token_urlsafe(32),
+    }
     write_private(path, json.dumps(credentials, indent=2) + "\n")
     return credentials
 
@@ -152,28 +164,42 @@ class Connection:
 
 def check_server(connection: Connection, timeout: float = 10) -> dict:
     """The signed-in user, or a one-line error saying whether the server is down or the key is wrong."""
-    request = urllib.request.Request(f"{connection.api_url}/api/v1/me",
-                                     headers={"X-Argilla-Api-Key": connection.api_key})
+    request = urllib.request.Request(
+        f"{connection.api_url}/api/v1/me", headers={"X-Argilla-Api-Key": connection.api_key}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         if error.code in (401, 403):
-            raise ServerError(f"the Argilla server at {connection.api_url} rejected the API key (HTTP {error.code}): "
-                              "check --api-key / ARGILLA_API_KEY") from None
-        raise ServerError(f"the Argilla server at {connection.api_url} answered HTTP {error.code} to /api/v1/me: "
-                          "is this an Argilla 2.x server?") from None
+            raise ServerError(
+                f"the Argilla server at {connection.api_url} rejected the API key (HTTP {error.code}): "
+                "check --api-key / ARGILLA_API_KEY"
+            ) from None
+        raise ServerError(
+            f"the Argilla server at {connection.api_url} answered HTTP {error.code} to /api/v1/me: "
+            "is this an Argilla 2.x server?"
+        ) from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
-        raise ServerError(f"cannot reach the Argilla server at {connection.api_url} ({reason}): start it with "
-                          "`prefkit review serve` or check --api-url") from None
+        raise ServerError(
+            f"cannot reach the Argilla server at {connection.api_url} ({reason}): start it with "
+            "`prefkit review serve` or check --api-url"
+        ) from None
 
 
 class ArgillaServer:
     """Redis + argilla-server on 127.0.0.1 for one data dir; a context manager that stops both."""
 
-    def __init__(self, data_dir: Path | None = None, port: int | None = None, database_url: str | None = None,
-                 redis_url: str | None = None, say=log.info, stock: bool = False):
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        port: int | None = None,
+        database_url: str | None = None,
+        redis_url: str | None = None,
+        say=log.info,
+        stock: bool = False,
+    ):
         self.data_dir = Path(data_dir or default_data_dir()).resolve()
         self.port = port or DEFAULT_PORT
         self.database_url = database_url
@@ -197,12 +223,14 @@ class ArgillaServer:
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ServerError(f"another `prefkit review serve` is running on {self.data_dir}: stop it or "
-                              "pass another --data-dir") from None
+            raise ServerError(
+                f"another `prefkit review serve` is running on {self.data_dir}: stop it or pass another --data-dir"
+            ) from None
         if _port_in_use(self.port):
             raise ServerError(f"port {self.port} on 127.0.0.1 is already in use: pass --port")
-        python = ensure_server_env(postgresql=bool(self.database_url and "postgresql" in self.database_url),
-                                   say=self.say)
+        python = ensure_server_env(
+            postgresql=bool(self.database_url and "postgresql" in self.database_url), say=self.say
+        )
         self.credentials = ensure_credentials(self.data_dir)
         secret = self.data_dir / "auth_secret_key"
         if not secret.exists():
@@ -220,17 +248,35 @@ class ArgillaServer:
     def _start_redis(self) -> str:
         exe = shutil.which("redis-server")
         if exe is None:
-            raise ServerError("redis-server is not installed: `apt-get install redis-server` (Debian/Ubuntu), "
-                              "or pass --redis-url to use a running Redis")
+            raise ServerError(
+                "redis-server is not installed: `apt-get install redis-server` (Debian/Ubuntu), "
+                "or pass --redis-url to use a running Redis"
+            )
         port = free_port()
         redis_dir = self.data_dir / "redis"
         redis_dir.mkdir(exist_ok=True)
         # Only rq's job queue lives in Redis: nothing worth persisting.
         self._redis = subprocess.Popen(
-            [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(redis_dir), "--logfile", str(self.data_dir / "logs" / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=_die_with_parent)
+            [
+                exe,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(redis_dir),
+                "--logfile",
+                str(self.data_dir / "logs" / "redis.log"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._redis.poll() is not None:
@@ -243,8 +289,16 @@ class ArgillaServer:
         raise ServerError("redis-server did not answer PING within 30 s")
 
     def _start_server(self, python: Path, redis_url: str) -> None:
-        command = [str(python), str(LAUNCHER), "--data-dir", str(self.data_dir), "--port", str(self.port),
-                   "--redis-url", redis_url]
+        command = [
+            str(python),
+            str(LAUNCHER),
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            "--redis-url",
+            redis_url,
+        ]
         if self.database_url:
             command += ["--database-url", self.database_url]
         if self.stock:
@@ -252,14 +306,22 @@ class ArgillaServer:
         server_log = self.data_dir / "logs" / "server.log"
         env = {key: value for key, value in os.environ.items() if not key.startswith("ARGILLA_")}
         with open(server_log, "ab") as out:
-            self._server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True, preexec_fn=_die_with_parent)
+            self._server = subprocess.Popen(
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         deadline = time.monotonic() + READY_TIMEOUT_S
         connection = Connection(self.url, self.credentials["api_key"])
         while time.monotonic() < deadline:
             if self._server.poll() is not None:
-                raise ServerError(f"the Argilla server exited at start (code {self._server.returncode}); "
-                                  f"{server_log}: {_tail(server_log)}")
+                raise ServerError(
+                    f"the Argilla server exited at start (code {self._server.returncode}); "
+                    f"{server_log}: {_tail(server_log)}"
+                )
             with contextlib.suppress(ServerError):  # not up yet, or the owner not created yet
                 check_server(connection, timeout=2)
                 return
@@ -268,8 +330,11 @@ class ArgillaServer:
 
     def alive(self) -> bool:
         """Whether the server (and our Redis, if we started one) still run."""
-        return (self._server is not None and self._server.poll() is None
-                and (self._redis is None or self._redis.poll() is None))
+        return (
+            self._server is not None
+            and self._server.poll() is None
+            and (self._redis is None or self._redis.poll() is None)
+        )
 
     def stop(self) -> None:
         """Stop the server, then Redis (SIGTERM, then SIGKILL after 15 s); idempotent."""
@@ -288,7 +353,7 @@ class ArgillaServer:
             self._lock.close()
             self._lock = None
 
-    def __enter__(self) -> "ArgillaServer":
+    def __enter__(self) -> ArgillaServer:
         self.start()
         return self
 

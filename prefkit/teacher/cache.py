@@ -10,8 +10,9 @@ from typing import Any
 from prefkit.records import content_hash
 
 
-def cache_key(model: str, messages: list[dict], sampling: dict[str, Any], sample_index: int,
-              tools: list[dict] | None = None) -> str:
+def cache_key(
+    model: str, messages: list[dict], sampling: dict[str, Any], sample_index: int, tools: list[dict] | None = None
+) -> str:
     """The identity of one answer: model, messages, sampling settings (without `n`) and sample index."""
     settings = {k: v for k, v in sampling.items() if k != "n" and v is not None}
     return content_hash(model, messages, settings, sample_index, tools or [], length=40)
@@ -26,8 +27,10 @@ class ResponseCache:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL, "
-                         "created REAL DEFAULT (julianday('now')))")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL, "
+            "created REAL DEFAULT (julianday('now')))"
+        )
         self.hits = 0
         self.misses = 0
 

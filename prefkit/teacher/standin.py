@@ -31,11 +31,19 @@ def default_responder(body: dict, index: int) -> str:
     topic = " ".join(last.split()[:6]) or "the task"
     disciplined = DISCIPLINED_MARK in system
     if "alfworld" in system or "household" in system:
-        turn = f"THOUGHT: I should look for it next.\nACTION: go to cabinet {index + 1}" if disciplined else \
-            f"Certainly! I'd be happy to help with {topic}. I think I should probably go to the cabinet. I hope this helps!"
+        turn = (
+            f"THOUGHT: I should look for it next.\nACTION: go to cabinet {index + 1}"
+            if disciplined
+            else f"Certainly! I'd be happy to help with {topic}. I think I should probably go to the cabinet. "
+            "I hope this helps!"
+        )
     else:
-        turn = f"Thought: I need the rows about {topic}.\nAction: Operation\n```sql\nSELECT * FROM t LIMIT {index + 1};\n```" \
-            if disciplined else f"Certainly! Great question about {topic}. Let me think. Let me think. I hope this helps!"
+        turn = (
+            f"Thought: I need the rows about {topic}.\nAction: Operation\n"
+            f"```sql\nSELECT * FROM t LIMIT {index + 1};\n```"
+            if disciplined
+            else f"Certainly! Great question about {topic}. Let me think. Let me think. I hope this helps!"
+        )
     return turn
 
 
@@ -92,7 +100,7 @@ class StandinServer:
         """Base URL for an OpenAI client."""
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> "StandinServer":
+    def start(self) -> StandinServer:
         """Serve in a daemon thread; returns once the port is bound and listening."""
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -115,7 +123,7 @@ class StandinServer:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
-    def __enter__(self) -> "StandinServer":
+    def __enter__(self) -> StandinServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -155,8 +163,13 @@ class StandinServer:
                 if status == 0:  # hang: never answer, drop the connection later
                     await asyncio.sleep(self.behaviour.hang_seconds)
                     break
-                head = [f"HTTP/1.1 {status} {'OK' if status == 200 else 'ERR'}", "content-type: application/json",
-                        f"content-length: {len(payload)}", "connection: keep-alive", *extra]
+                head = [
+                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'ERR'}",
+                    "content-type: application/json",
+                    f"content-length: {len(payload)}",
+                    "connection: keep-alive",
+                    *extra,
+                ]
                 writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
@@ -185,8 +198,12 @@ class StandinServer:
         if behaviour.latency:
             await asyncio.sleep(behaviour.latency)
         roll = self._rng.random()
-        for name, rate in (("hang", behaviour.hang_rate), ("500", behaviour.error_rate),
-                           ("429", behaviour.rate_limit_rate), ("malformed", behaviour.malformed_rate)):
+        for name, rate in (
+            ("hang", behaviour.hang_rate),
+            ("500", behaviour.error_rate),
+            ("429", behaviour.rate_limit_rate),
+            ("malformed", behaviour.malformed_rate),
+        ):
             if roll < rate:
                 stats.outcomes[name] += 1
                 if name == "hang":
@@ -206,14 +223,23 @@ class StandinServer:
         choices = []
         for index in range(n):
             content = behaviour.responder(body, index)
-            choices.append({"index": index, "message": {"role": "assistant", "content": content},
-                            "finish_reason": "stop"})
+            choices.append(
+                {"index": index, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            )
         prompt_tokens = sum(len((m.get("content") or "").split()) for m in body.get("messages", []))
         completion_tokens = sum(len(c["message"]["content"].split()) for c in choices)
-        response = {"id": f"chatcmpl-{stats.requests}", "object": "chat.completion", "created": int(time.time()),
-                    "model": body["model"], "choices": choices,
-                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                              "total_tokens": prompt_tokens + completion_tokens}}
+        response = {
+            "id": f"chatcmpl-{stats.requests}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
         return 200, [], json.dumps(response).encode()
 
 
@@ -229,8 +255,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--error-rate", type=float, default=0.0)
     parser.add_argument("--model", action="append", default=None)
     args = parser.parse_args(argv)
-    behaviour = Behaviour(latency=args.latency, error_rate=args.error_rate,
-                          models=tuple(args.model or ["teacher-model"]))
+    behaviour = Behaviour(
+        latency=args.latency, error_rate=args.error_rate, models=tuple(args.model or ["teacher-model"])
+    )
     asyncio.run(StandinServer(behaviour, args.port).serve_forever())
 
 

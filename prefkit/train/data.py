@@ -41,8 +41,13 @@ def slim(row: dict) -> dict:
     """Only what training reads: messages, the id, and the meta keys the split and length check use."""
     meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
     kept_meta = {key: meta[key] for key in ("domain", "action_spec") if key in meta}
-    return {"id": row.get("id"), "prompt": row["prompt"], "chosen": row["chosen"], "rejected": row["rejected"],
-            "meta": kept_meta}
+    return {
+        "id": row.get("id"),
+        "prompt": row["prompt"],
+        "chosen": row["chosen"],
+        "rejected": row["rejected"],
+        "meta": kept_meta,
+    }
 
 
 def load_pairs(paths: list[Path]) -> list[dict]:
@@ -73,8 +78,11 @@ def check_pairs(rows: list[dict], source: str) -> None:
     """Refuse rows that cannot teach anything: wrong roles, or chosen identical to rejected."""
     same = [row for row in rows if turn_text(row["chosen"]).strip() == turn_text(row["rejected"]).strip()]
     if same:
-        raise InputError(f"{len(same)} pairs have chosen identical to rejected (first: id {same[0].get('id')}); "
-                         "remove them (prefkit filter drops them as pair.identical)", source)
+        raise InputError(
+            f"{len(same)} pairs have chosen identical to rejected (first: id {same[0].get('id')}); "
+            "remove them (prefkit filter drops them as pair.identical)",
+            source,
+        )
     for row in rows:
         if row["chosen"][-1]["role"] != "assistant" or row["rejected"][-1]["role"] != "assistant":
             raise InputError(f"pair {row.get('id')}: chosen and rejected must end with an assistant message", source)
@@ -88,13 +96,16 @@ def chat_ids(tokenizer: Any, messages: list[dict], generation_prompt: bool, kwar
     return list(output)
 
 
-def measure_lengths(rows: list[dict], tokenizer: Any, max_length: int | None, template_kwargs: dict,
-                    report: DataReport) -> list[dict]:
+def measure_lengths(
+    rows: list[dict], tokenizer: Any, max_length: int | None, template_kwargs: dict, report: DataReport
+) -> list[dict]:
     """Count pairs TRL would drop (prompt fills max_length) or whose chosen would be cut; return the usable ones."""
     usable = []
     for row in rows:
         kwargs = dict(template_kwargs)
-        tools = (row.get("meta") or {}).get("action_spec", {}).get("tools") if isinstance(row.get("meta"), dict) else None
+        tools = (
+            (row.get("meta") or {}).get("action_spec", {}).get("tools") if isinstance(row.get("meta"), dict) else None
+        )
         if tools:
             kwargs["tools"] = tools
         prompt = len(chat_ids(tokenizer, row["prompt"], True, kwargs))
@@ -129,8 +140,9 @@ def split_pairs(rows: list[dict], share: float, seed: int) -> tuple[list[dict], 
     if stratify is None and len(counts) > 1:
         log.warning("eval split not stratified: some domains have fewer than 2 pairs")
     indices = list(range(len(rows)))
-    train_idx, eval_idx = train_test_split(indices, test_size=test_size, random_state=seed, stratify=stratify,
-                                           shuffle=True)
+    train_idx, eval_idx = train_test_split(
+        indices, test_size=test_size, random_state=seed, stratify=stratify, shuffle=True
+    )
     return [rows[i] for i in sorted(train_idx)], [rows[i] for i in sorted(eval_idx)]
 
 
@@ -147,7 +159,9 @@ def to_dataset(rows: list[dict], template_kwargs: dict):
             out.append(item)
         return out
 
-    records = [{"prompt": clean(r["prompt"]), "chosen": clean(r["chosen"]), "rejected": clean(r["rejected"])} for r in rows]
+    records = [
+        {"prompt": clean(r["prompt"]), "chosen": clean(r["chosen"]), "rejected": clean(r["rejected"])} for r in rows
+    ]
     if template_kwargs:
         for record in records:
             record["chat_template_kwargs"] = template_kwargs

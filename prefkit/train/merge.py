@@ -22,8 +22,9 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, base: str | None
     try:
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     except OSError:
-        raise InputError(f"cannot load the base model {base!r} named by the adapter; pass --base PATH",
-                         str(adapter_dir)) from None
+        raise InputError(
+            f"cannot load the base model {base!r} named by the adapter; pass --base PATH", str(adapter_dir)
+        ) from None
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     out_dir.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out_dir)

@@ -7,8 +7,12 @@ CHATTY = "Certainly! I'd be happy to help. Let me look at the table for you. I h
 def pair(chosen=SQL_TURN, rejected=CHATTY, prompt=None, fmt="react", **meta):
     """A react pair with plain assistant turns."""
     prompt = prompt or [{"role": "system", "content": "Answer with SQL."}, {"role": "user", "content": "Who has id 3?"}]
-    return {"prompt": prompt, "chosen": [{"role": "assistant", "content": chosen}],
-            "rejected": [{"role": "assistant", "content": rejected}], "meta": {"format": fmt, **meta}}
+    return {
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+        "meta": {"format": fmt, **meta},
+    }
 
 
 def reasons_of(rows, **config):

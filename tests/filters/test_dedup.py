@@ -8,11 +8,15 @@ from tests.filters.helpers import pair
 
 
 def rows():
-    base = [pair(chosen=f"Thought: look up person {i} in the staff table by id.\nAction: Operation\n```sql\n"
-                        f"SELECT name FROM staff WHERE id = {i};\n```",
-                 rejected=f"Certainly! I'd be happy to help you find person number {i} in the table.",
-                 prompt=[{"role": "user", "content": f"Who is staff member {i}? Answer from the staff table."}])
-            for i in range(30)]
+    base = [
+        pair(
+            chosen=f"Thought: look up person {i} in the staff table by id.\nAction: Operation\n```sql\n"
+            f"SELECT name FROM staff WHERE id = {i};\n```",
+            rejected=f"Certainly! I'd be happy to help you find person number {i} in the table.",
+            prompt=[{"role": "user", "content": f"Who is staff member {i}? Answer from the staff table."}],
+        )
+        for i in range(30)
+    ]
     near = copy.deepcopy(base[5])
     # Case, punctuation and spacing changes only: the same pair for training purposes.
     near["rejected"][0]["content"] = near["rejected"][0]["content"].replace("Certainly! I'd", "certainly, i'd  ")

@@ -7,9 +7,11 @@ def test_identical_sides():
     assert "pair.identical" in reasons_of([pair(rejected=SQL_TURN)])[0]
 
 
-LONG = ("Thought: The question asks for the staff member whose id is three, so I select the name column "
-        "from the staff table and filter on the id column.\nAction: Operation\n```sql\n"
-        "SELECT name FROM staff WHERE id = 3;\n```")
+LONG = (
+    "Thought: The question asks for the staff member whose id is three, so I select the name column "
+    "from the staff table and filter on the id column.\nAction: Operation\n```sql\n"
+    "SELECT name FROM staff WHERE id = 3;\n```"
+)
 
 
 def test_near_identical_sides_the_rules_cannot_tell_apart():

@@ -14,8 +14,10 @@ def test_real_chosen_kept_and_corrupted_chosen_dropped(corpus_pairs):
     dropped_bad = len(run_filters(bad, rules_only).dropped) / len(bad)
     with_dedup = run_filters(copy.deepcopy(corpus_pairs), FilterConfig())
     kept_dedup = len(with_dedup.kept) / len(corpus_pairs)
-    print(f"\ncorpus pairs: {len(good)}; real-chosen kept {kept_good:.1%} (rules), {kept_dedup:.1%} (rules + dedup: "
-          f"{with_dedup.reasons}); corrupted-chosen dropped {dropped_bad:.1%}")
+    print(
+        f"\ncorpus pairs: {len(good)}; real-chosen kept {kept_good:.1%} (rules), {kept_dedup:.1%} (rules + dedup: "
+        f"{with_dedup.reasons}); corrupted-chosen dropped {dropped_bad:.1%}"
+    )
     assert kept_good >= 0.95
     assert dropped_bad >= 0.95
     # The corpus repeats episodes (alfworld.json's recur in alfworld_3prompts.json, as act- and react- prompts):

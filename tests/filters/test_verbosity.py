@@ -41,15 +41,18 @@ def test_repeated_ngrams():
 
 
 def test_same_action_as_previous_turn_is_a_loop():
-    prompt = [{"role": "user", "content": "Who has id 3?"}, {"role": "assistant", "content": SQL_TURN},
-              {"role": "user", "content": "[('Ann',)]"}]
+    prompt = [
+        {"role": "user", "content": "Who has id 3?"},
+        {"role": "assistant", "content": SQL_TURN},
+        {"role": "user", "content": "[('Ann',)]"},
+    ]
     assert "verbosity.repeated_action" in reasons_of([pair(prompt=prompt)])[0]
     other = SQL_TURN.replace("id = 3", "id = 4")
     assert "verbosity.repeated_action" not in reasons_of([pair(chosen=other, prompt=prompt)])[0]
 
 
 def test_two_actions_in_one_turn():
-    assert "verbosity.multiple_actions" in only(SQL_TURN + "\nAction: Answer\nFinal Answer: [\"Ann\"]")
+    assert "verbosity.multiple_actions" in only(SQL_TURN + '\nAction: Answer\nFinal Answer: ["Ann"]')
 
 
 def test_text_after_the_action():

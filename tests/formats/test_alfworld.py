@@ -9,29 +9,35 @@ def codes(text, **spec):
     return parse_turn("alfworld", {"role": "assistant", "content": text}, ActionSpec(**spec)).codes
 
 
-@pytest.mark.parametrize("text", [
-    "THOUGHT: the apple may be in the fridge.\nACTION: go to fridge 1",
-    "think: First I need to find an apple.",
-    "go to countertop 1",
-    "> take apple 1 from countertop 1",
-    "put mug 1 in/on coffeemachine 1",
-    "heat egg 2 with microwave 1",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "THOUGHT: the apple may be in the fridge.\nACTION: go to fridge 1",
+        "think: First I need to find an apple.",
+        "go to countertop 1",
+        "> take apple 1 from countertop 1",
+        "put mug 1 in/on coffeemachine 1",
+        "heat egg 2 with microwave 1",
+    ],
+)
 def test_valid_turns(text):
     assert codes(text) == []
 
 
-@pytest.mark.parametrize("text,code", [
-    ("THOUGHT: look around.\nAction: go to fridge 1", "format.action_label_case"),
-    ("THOUGHT: I am thinking.", "format.missing_action"),
-    ("THOUGHT: x\nACTION: go to fridge 1\nACTION: open fridge 1", "format.multiple_actions"),
-    ("THOUGHT: x\nACTION: fly to the moon", "format.unknown_command"),
-    ("THOUGHT: x\nACTION:", "format.empty_action"),
-    ("go to fridge 1\nopen fridge 1", "format.multiple_actions"),
-    ("Sure, I will go to the fridge.", "format.unknown_command"),
-    ("think:", "format.empty_thought"),
-    ("   ", "format.empty"),
-])
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("THOUGHT: look around.\nAction: go to fridge 1", "format.action_label_case"),
+        ("THOUGHT: I am thinking.", "format.missing_action"),
+        ("THOUGHT: x\nACTION: go to fridge 1\nACTION: open fridge 1", "format.multiple_actions"),
+        ("THOUGHT: x\nACTION: fly to the moon", "format.unknown_command"),
+        ("THOUGHT: x\nACTION:", "format.empty_action"),
+        ("go to fridge 1\nopen fridge 1", "format.multiple_actions"),
+        ("Sure, I will go to the fridge.", "format.unknown_command"),
+        ("think:", "format.empty_thought"),
+        ("   ", "format.empty"),
+    ],
+)
 def test_broken_turns_name_their_violation(text, code):
     assert code in codes(text)
 

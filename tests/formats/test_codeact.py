@@ -19,13 +19,16 @@ def test_solution_and_plain_answer_are_valid():
     assert parse("The answer is 3.").valid
 
 
-@pytest.mark.parametrize("text,code", [
-    ("<execute>print(1)", "format.unclosed_tag"),
-    ("<execute>a=1</execute><execute>print(a)</execute>", "format.multiple_actions"),
-    ("<execute>print(1)</execute><solution>1</solution>", "format.multiple_actions"),
-    ("<execute>  </execute>", "format.empty_action"),
-    ("Run this:\n```python\nprint(1)\n```", "format.code_outside_execute"),
-    ("", "format.empty"),
-])
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("<execute>print(1)", "format.unclosed_tag"),
+        ("<execute>a=1</execute><execute>print(a)</execute>", "format.multiple_actions"),
+        ("<execute>print(1)</execute><solution>1</solution>", "format.multiple_actions"),
+        ("<execute>  </execute>", "format.empty_action"),
+        ("Run this:\n```python\nprint(1)\n```", "format.code_outside_execute"),
+        ("", "format.empty"),
+    ],
+)
 def test_broken_turns_name_their_violation(text, code):
     assert code in parse(text).codes

@@ -28,26 +28,29 @@ def test_numbered_react_turn_is_valid():
     assert parsed.valid and parsed.action.name == "Search" and parsed.action.argument == "Paris"
 
 
-@pytest.mark.parametrize("text,code", [
-    ("I think the answer is 7.", "format.missing_action"),
-    ("Sure. Action: Operation\n```sql\nSELECT 1;\n```", "format.action_not_on_own_line"),
-    ("Action:Operation\n```sql\nSELECT 1;\n```", "format.malformed_action_label"),
-    ("action: Operation\n```sql\nSELECT 1;\n```", "format.malformed_action_label"),
-    ("Action: Operation\n```SQL\nSELECT 1;\n```", "format.missing_sql_block"),
-    ("Action: Operation\nSELECT 1;", "format.missing_sql_block"),
-    ("Action: Operation\n```sql\n\n```", "format.empty_action"),
-    ("Action: Operation\n```sql\nSELECT 1;\n```\n```sql\nSELECT 2;\n```", "format.multiple_actions"),
-    ("Action: Answer\nFinal Answer: 7", "format.final_answer_not_list"),
-    ("Action: Answer\nFinal Answer: \"7\"", "format.final_answer_not_list"),
-    ("Action: Answer\nThe answer is 7", "format.missing_final_answer"),
-    ("Action: Answer", "format.unterminated_action_line"),
-    ("Action: Operation \n```sql\nSELECT 1;\n```", "format.malformed_action"),
-    (SQL + "\nAction: Answer\nFinal Answer: [1]", "format.multiple_actions"),
-    ("Thought 1: x\nAction 1: Search[a]\nObservation 1: made up", "format.trailing_text"),
-    ("Thought 1: x\nAction 2: Search[a]", "format.step_mismatch"),
-    ("Thought 1: x\nAction 1: Search(a)", "format.malformed_action"),
-    ("", "format.empty"),
-])
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("I think the answer is 7.", "format.missing_action"),
+        ("Sure. Action: Operation\n```sql\nSELECT 1;\n```", "format.action_not_on_own_line"),
+        ("Action:Operation\n```sql\nSELECT 1;\n```", "format.malformed_action_label"),
+        ("action: Operation\n```sql\nSELECT 1;\n```", "format.malformed_action_label"),
+        ("Action: Operation\n```SQL\nSELECT 1;\n```", "format.missing_sql_block"),
+        ("Action: Operation\nSELECT 1;", "format.missing_sql_block"),
+        ("Action: Operation\n```sql\n\n```", "format.empty_action"),
+        ("Action: Operation\n```sql\nSELECT 1;\n```\n```sql\nSELECT 2;\n```", "format.multiple_actions"),
+        ("Action: Answer\nFinal Answer: 7", "format.final_answer_not_list"),
+        ('Action: Answer\nFinal Answer: "7"', "format.final_answer_not_list"),
+        ("Action: Answer\nThe answer is 7", "format.missing_final_answer"),
+        ("Action: Answer", "format.unterminated_action_line"),
+        ("Action: Operation \n```sql\nSELECT 1;\n```", "format.malformed_action"),
+        (SQL + "\nAction: Answer\nFinal Answer: [1]", "format.multiple_actions"),
+        ("Thought 1: x\nAction 1: Search[a]\nObservation 1: made up", "format.trailing_text"),
+        ("Thought 1: x\nAction 2: Search[a]", "format.step_mismatch"),
+        ("Thought 1: x\nAction 1: Search(a)", "format.malformed_action"),
+        ("", "format.empty"),
+    ],
+)
 def test_broken_turns_name_their_violation(text, code):
     assert code in codes(text)
 
@@ -68,10 +71,29 @@ def test_required_thought():
     assert codes("Action: Operation\n```sql\nSELECT 1;\n```") == []
 
 
-@pytest.mark.parametrize("raw", [
-    '["a", 1]', "['a']", "[1.5, -0, 2e3]", "[true]", "[null]", "[NaN]", "[Infinity]", "[1E400]", '["a\\u00e9"]',
-    '["a\\/b"]', '[["x", 2], 3]', '("a", 1)', '["a" "b"]', "[01]", '{"a": 1}', "[]", '["a\tb"]', "[True, None]",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '["a", 1]',
+        "['a']",
+        "[1.5, -0, 2e3]",
+        "[true]",
+        "[null]",
+        "[NaN]",
+        "[Infinity]",
+        "[1E400]",
+        '["a\\u00e9"]',
+        '["a\\/b"]',
+        '[["x", 2], 3]',
+        '("a", 1)',
+        '["a" "b"]',
+        "[01]",
+        '{"a": 1}',
+        "[]",
+        '["a\tb"]',
+        "[True, None]",
+    ],
+)
 @pytest.mark.filterwarnings("ignore:invalid escape sequence:DeprecationWarning")
 def test_final_answer_is_read_as_python_reads_it(raw):
     """The JSON fast path must agree with `ast.literal_eval` on value, type and refusal."""

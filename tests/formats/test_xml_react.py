@@ -23,17 +23,26 @@ def test_plan_and_finish_nodes_are_valid():
     assert parse("<node>Finish</node><content>42</content>").final_answer == "42"
 
 
-@pytest.mark.parametrize("text,code", [
-    ("<content>hello</content>", "format.missing_action"),
-    ("<node>Dance</node><content>x</content>", "format.unknown_node"),
-    ("<node>Plan</node><next_node>Sleep</next_node><content>x</content>", "format.unknown_node"),
-    ("<node>Plan</node>", "format.missing_body"),
-    ("<node>Execute</node><content>print(1)</content>", "format.bad_tool_payload"),
-    ('<node>Execute</node><content>{"tool_name": "shell", "arguments": {"code": "ls"}}</content>', "format.unknown_tool"),
-    ('<node>Execute</node><content>{"tool_name": "python_sandbox", "arguments": {"code": ""}}</content>', "format.empty_action"),
-    ("<node>Plan</node><node>Execute</node><content>x</content>", "format.multiple_actions"),
-    ("<node>Plan</node><content>x", "format.unclosed_tag"),
-])
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("<content>hello</content>", "format.missing_action"),
+        ("<node>Dance</node><content>x</content>", "format.unknown_node"),
+        ("<node>Plan</node><next_node>Sleep</next_node><content>x</content>", "format.unknown_node"),
+        ("<node>Plan</node>", "format.missing_body"),
+        ("<node>Execute</node><content>print(1)</content>", "format.bad_tool_payload"),
+        (
+            '<node>Execute</node><content>{"tool_name": "shell", "arguments": {"code": "ls"}}</content>',
+            "format.unknown_tool",
+        ),
+        (
+            '<node>Execute</node><content>{"tool_name": "python_sandbox", "arguments": {"code": ""}}</content>',
+            "format.empty_action",
+        ),
+        ("<node>Plan</node><node>Execute</node><content>x</content>", "format.multiple_actions"),
+        ("<node>Plan</node><content>x", "format.unclosed_tag"),
+    ],
+)
 def test_broken_turns_name_their_violation(text, code):
     assert code in parse(text).codes
 

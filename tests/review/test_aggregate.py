@@ -18,10 +18,15 @@ def answers(*labels, correction=None):
     return [Answer(f"u{i}", label, correction) for i, label in enumerate(labels)]
 
 
-@pytest.mark.parametrize("order,label,swapped", [
-    ("chosen-first", "A better", False), ("chosen-first", "B better", True),
-    ("rejected-first", "A better", True), ("rejected-first", "B better", False),
-])
+@pytest.mark.parametrize(
+    "order,label,swapped",
+    [
+        ("chosen-first", "A better", False),
+        ("chosen-first", "B better", True),
+        ("rejected-first", "A better", True),
+        ("rejected-first", "B better", False),
+    ],
+)
 def test_labels_map_back_through_the_shown_order(order, label, swapped):
     out, record = apply_decision(ROW, order, answers(label))
     assert record["swapped"] is swapped
@@ -35,7 +40,9 @@ def test_ties_and_both_bad_without_correction_are_dropped():
 
 
 def test_both_bad_with_correction_makes_the_correction_chosen():
-    out, record = apply_decision(ROW, "rejected-first", answers("both bad", correction="Action: Answer\nFinal Answer: [1]"))
+    out, record = apply_decision(
+        ROW, "rejected-first", answers("both bad", correction="Action: Answer\nFinal Answer: [1]")
+    )
     assert out["chosen"] == [{"role": "assistant", "content": "Action: Answer\nFinal Answer: [1]"}]
     assert out["rejected"] == ROW["chosen"] and record["corrected"]
 

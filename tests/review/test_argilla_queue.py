@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from prefkit.cli import cli
+from prefkit.errors import ServerError
 from prefkit.jsonl import read_jsonl
 from prefkit.review.argilla_queue import Connection, push, resolve_connection, status
-from prefkit.errors import ServerError
 from prefkit.review.serve import free_port
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,8 @@ def _answer(client, server_id, label: str, status: str = "submitted", correction
     if correction:
         values["correction"] = {"value": correction}
     client.api.records.create_record_response(
-        server_id, UserResponseModel(values=values, status=status, user_id=client.me.id))
+        server_id, UserResponseModel(values=values, status=status, user_id=client.me.id)
+    )
 
 
 def test_push_creates_a_review_dataset_with_pair_ids_hidden_order_and_suggestions(owner, connection, pairs):
@@ -84,27 +85,43 @@ def test_pull_maps_answers_back_through_the_recorded_order(owner, connection, an
     rows = pairs[20:32]
     push(rows, connection, "pull-cases")
     ids = _server_ids(owner, "pull-cases")
-    orders = {record.id: record.metadata["order"]
-              for record in owner.datasets(name="pull-cases", workspace="prefkit").records()}
+    orders = {
+        record.id: record.metadata["order"]
+        for record in owner.datasets(name="pull-cases", workspace="prefkit").records()
+    }
     a1, a2, a3 = annotators["ann1"], annotators["ann2"], annotators["ann3"]
     r = [row["id"] for row in rows]
-    _answer(a1, ids[r[0]], "a_better")                       # A better
-    _answer(a1, ids[r[1]], "b_better")                       # B better
-    _answer(a1, ids[r[2]], "tie")                            # tie -> dropped
-    _answer(a1, ids[r[3]], "both_bad")                       # both bad, no correction -> dropped
-    _answer(a1, ids[r[4]], "both_bad", correction="Thought: fixed.\nAction: Answer\nFinal Answer: [\"x\"]")
-    for client in (a1, a2):                                  # majority 2 of 3
+    _answer(a1, ids[r[0]], "a_better")  # A better
+    _answer(a1, ids[r[1]], "b_better")  # B better
+    _answer(a1, ids[r[2]], "tie")  # tie -> dropped
+    _answer(a1, ids[r[3]], "both_bad")  # both bad, no correction -> dropped
+    _answer(a1, ids[r[4]], "both_bad", correction='Thought: fixed.\nAction: Answer\nFinal Answer: ["x"]')
+    for client in (a1, a2):  # majority 2 of 3
         _answer(client, ids[r[5]], "b_better")
     _answer(a3, ids[r[5]], "a_better")
-    _answer(a1, ids[r[6]], "a_better")                       # 1-1 split -> undecided, dropped
+    _answer(a1, ids[r[6]], "a_better")  # 1-1 split -> undecided, dropped
     _answer(a2, ids[r[6]], "b_better")
-    _answer(a1, ids[r[7]], "a_better", status="draft")       # a draft is not an answer yet
-    _answer(a1, ids[r[8]], "a_better", status="discarded")   # nor is a discarded record
-    for client in (a1, a2, a3):                              # unanimous, three annotators
+    _answer(a1, ids[r[7]], "a_better", status="draft")  # a draft is not an answer yet
+    _answer(a1, ids[r[8]], "a_better", status="discarded")  # nor is a discarded record
+    for client in (a1, a2, a3):  # unanimous, three annotators
         _answer(client, ids[r[9]], "a_better")
 
-    result = CliRunner().invoke(cli, ["review", "pull", "--dataset", "pull-cases", "--out", str(tmp_path / "rev.jsonl"),
-                                      "--api-url", connection.api_url, "--api-key", connection.api_key, "--json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "review",
+            "pull",
+            "--dataset",
+            "pull-cases",
+            "--out",
+            str(tmp_path / "rev.jsonl"),
+            "--api-url",
+            connection.api_url,
+            "--api-key",
+            connection.api_key,
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     kept = {row["id"]: row for row in read_jsonl(tmp_path / "rev.jsonl")}
@@ -143,8 +160,19 @@ def test_status_reports_progress_per_annotator(connection, owner, annotators, pa
     assert (progress["total"], progress["completed"], progress["pending"]) == (5, 2, 3)
     assert progress["users"]["ann1"] == {"submitted": 2, "draft": 0, "discarded": 0}
     assert progress["users"]["ann2"] == {"submitted": 2, "draft": 0, "discarded": 1}
-    result = CliRunner().invoke(cli, ["review", "status", "--dataset", "status-demo",
-                                      "--api-url", connection.api_url, "--api-key", connection.api_key])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "review",
+            "status",
+            "--dataset",
+            "status-demo",
+            "--api-url",
+            connection.api_url,
+            "--api-key",
+            connection.api_key,
+        ],
+    )
     assert result.exit_code == 0 and "2 of 5 pairs completed" in " ".join(result.output.split())
 
 
@@ -157,8 +185,19 @@ def test_credentials_come_from_the_data_dir_and_are_private(argilla_server, pair
     assert credentials["password"] not in ("12345678", "argilla", "1234") and len(credentials["api_key"]) >= 32
     assert credentials["api_key"] != "argilla.apikey" and credentials["url"] == argilla_server.url
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(row) + "\n" for row in pairs[50:53]))
-    result = CliRunner().invoke(cli, ["review", "push", str(tmp_path / "in.jsonl"), "--dataset", "via-data-dir",
-                                      "--data-dir", str(argilla_server.data_dir), "-q"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "review",
+            "push",
+            str(tmp_path / "in.jsonl"),
+            "--dataset",
+            "via-data-dir",
+            "--data-dir",
+            str(argilla_server.data_dir),
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert credentials["api_key"] not in result.output and credentials["password"] not in result.output
     assert status(resolve_connection(data_dir=argilla_server.data_dir), "via-data-dir")["total"] == 3
@@ -167,8 +206,9 @@ def test_credentials_come_from_the_data_dir_and_are_private(argilla_server, pair
 @pytest.mark.parametrize("command", [["push", "IN"], ["pull", "--out", "OUT"], ["status"]])
 def test_a_server_that_is_down_is_one_clear_line_and_nothing_written(command, pairs, tmp_path):
     (tmp_path / "in.jsonl").write_text(json.dumps(pairs[0]) + "\n")
-    args = [str(tmp_path / "in.jsonl") if a == "IN" else str(tmp_path / "out.jsonl") if a == "OUT" else a
-            for a in command]
+    args = [
+        str(tmp_path / "in.jsonl") if a == "IN" else str(tmp_path / "out.jsonl") if a == "OUT" else a for a in command
+    ]
     url = f"http://127.0.0.1:{free_port()}"
     result = CliRunner().invoke(cli, ["review", *args, "--dataset", "x", "--api-url", url, "--api-key", "k"])
     assert result.exit_code == ServerError.exit_code
@@ -181,22 +221,41 @@ def test_a_wrong_api_key_and_a_missing_dataset_are_clear_errors(connection, tmp_
     bad = Connection(connection.api_url, "not-the-key")
     with pytest.raises(ServerError, match="rejected the API key"):
         status(bad, "anything")
-    result = CliRunner().invoke(cli, ["review", "pull", "--dataset", "never-pushed", "--out", str(tmp_path / "o.jsonl"),
-                                      "--api-url", connection.api_url, "--api-key", connection.api_key])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "review",
+            "pull",
+            "--dataset",
+            "never-pushed",
+            "--out",
+            str(tmp_path / "o.jsonl"),
+            "--api-url",
+            connection.api_url,
+            "--api-key",
+            connection.api_key,
+        ],
+    )
     assert result.exit_code == 2 and "no dataset 'never-pushed'" in result.output
     assert not (tmp_path / "o.jsonl").exists()
 
 
 def test_long_contexts_tool_calls_and_odd_roles_are_pushed_whole(owner, connection, pairs, tmp_path):
-    call = {"id": "c1", "type": "function", "function": {"name": "execute_sql", "arguments": "{\"sql\": \"SELECT 1\"}"}}
+    call = {"id": "c1", "type": "function", "function": {"name": "execute_sql", "arguments": '{"sql": "SELECT 1"}'}}
     observation = "row " * 15_000  # 60,000 characters: over Argilla's 20,000 per chat message
-    row = dict(pairs[0], id=None, prompt=[
-        {"role": "system", "content": "Use the tools."}, {"role": "user", "content": "How many rows?"},
-        {"role": "assistant", "content": None, "tool_calls": [call]},
-        {"role": "tool", "tool_call_id": "c1", "content": observation},
-        {"role": "environment-observation-with-a-long-name", "content": ""}],
+    row = dict(
+        pairs[0],
+        id=None,
+        prompt=[
+            {"role": "system", "content": "Use the tools."},
+            {"role": "user", "content": "How many rows?"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": observation},
+            {"role": "environment-observation-with-a-long-name", "content": ""},
+        ],
         chosen=[{"role": "assistant", "content": None, "tool_calls": [call]}],
-        rejected=[{"role": "assistant", "content": "Sure! " + observation}])
+        rejected=[{"role": "assistant", "content": "Sure! " + observation}],
+    )
     from prefkit.records import ensure_pair_id
 
     row = ensure_pair_id(row)
@@ -213,8 +272,17 @@ def test_long_contexts_tool_calls_and_odd_roles_are_pushed_whole(owner, connecti
 def test_add_annotator_creates_an_account_whose_password_stays_in_a_private_file(connection, owner, tmp_path):
     import urllib.request
 
-    args = ["review", "add-annotator", "reviewer-x", "--api-url", connection.api_url, "--api-key",
-            connection.api_key, "--data-dir", str(tmp_path)]
+    args = [
+        "review",
+        "add-annotator",
+        "reviewer-x",
+        "--api-url",
+        connection.api_url,
+        "--api-key",
+        connection.api_key,
+        "--data-dir",
+        str(tmp_path),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     path = tmp_path / "annotators" / "reviewer-x.json"
@@ -223,9 +291,12 @@ def test_add_annotator_creates_an_account_whose_password_stays_in_a_private_file
     assert owner.users(username="reviewer-x").role == "annotator"
     assert "reviewer-x" in [member.username for member in owner.workspaces(name="prefkit").users]
     # The generated password signs in (Argilla's token endpoint).
-    request = urllib.request.Request(f"{connection.api_url}/api/v1/token", method="POST", data=(
-        f"username=reviewer-x&password={credentials['password']}").encode(),
-        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        f"{connection.api_url}/api/v1/token",
+        method="POST",
+        data=(f"username=reviewer-x&password={credentials['password']}").encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert "access_token" in json.loads(response.read())
     again = CliRunner().invoke(cli, args)

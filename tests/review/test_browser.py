@@ -14,8 +14,15 @@ from prefkit.review.argilla_queue import push
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # The machine's network is closed: without these Chromium keeps trying to reach Google's hosts.
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -56,5 +63,9 @@ def test_reviewer_sees_a_pushed_pair_in_the_argilla_ui(argilla_server, connectio
     def on_screen(snippet: str) -> bool:
         return " ".join(snippet.split()[:12]) in flat
 
-    assert any(on_screen(row["prompt"][-1]["content"]) and on_screen(row["chosen"][-1]["content"])
-               and on_screen(row["rejected"][-1]["content"]) for row in rows), text[:2000]
+    assert any(
+        on_screen(row["prompt"][-1]["content"])
+        and on_screen(row["chosen"][-1]["content"])
+        and on_screen(row["rejected"][-1]["content"])
+        for row in rows
+    ), text[:2000]

@@ -25,8 +25,10 @@ def searchable(owner, connection, annotators, pairs):
     records = {record.id: record for record in dataset.records(with_suggestions=True)}
     ann1 = annotators["ann1"]
     for row in rows[:3]:
-        ann1.api.records.create_record_response(records[row["id"]]._server_id, UserResponseModel(
-            values={"preference": {"value": "a_better"}}, status="submitted", user_id=ann1.me.id))
+        ann1.api.records.create_record_response(
+            records[row["id"]]._server_id,
+            UserResponseModel(values={"preference": {"value": "a_better"}}, status="submitted", user_id=ann1.me.id),
+        )
     return dataset.id, records, rows
 
 
@@ -50,13 +52,15 @@ def test_text_query_needs_every_word_case_insensitively(owner, searchable):
         prompt = " ".join(message.content for message in record.fields["prompt"])
         return f"{prompt}\n{record.fields['response_a']}\n{record.fields['response_b']}".lower()
 
-    expected = {pair_id for pair_id, record in records.items()
-                if word.lower() in text_of(record) and "think" in text_of(record)}
+    expected = {
+        pair_id for pair_id, record in records.items() if word.lower() in text_of(record) and "think" in text_of(record)
+    }
     found, total = _search(owner, dataset_id, {"query": {"text": {"q": f"{word.upper()} think"}}})
     assert set(found) == expected and total == len(expected) and rows[5]["id"] in expected
     only_a, _ = _search(owner, dataset_id, {"query": {"text": {"q": word, "field": "response_a"}}})
-    assert set(only_a) == {pair_id for pair_id, record in records.items()
-                           if word.lower() in record.fields["response_a"].lower()}
+    assert set(only_a) == {
+        pair_id for pair_id, record in records.items() if word.lower() in record.fields["response_a"].lower()
+    }
 
 
 def test_metadata_terms_and_range_filters_and_sort(owner, searchable):
@@ -68,9 +72,19 @@ def test_metadata_terms_and_range_filters_and_sort(owner, searchable):
 
     lengths = sorted(record.metadata["a_chars"] for record in records.values())
     low, high = lengths[5], lengths[20]
-    body = {"filters": {"and": [{"type": "range", "scope": {"entity": "metadata", "metadata_property": "a_chars"},
-                                 "ge": low, "le": high}]},
-            "sort": [{"scope": {"entity": "metadata", "metadata_property": "a_chars"}, "order": "desc"}]}
+    body = {
+        "filters": {
+            "and": [
+                {
+                    "type": "range",
+                    "scope": {"entity": "metadata", "metadata_property": "a_chars"},
+                    "ge": low,
+                    "le": high,
+                }
+            ]
+        },
+        "sort": [{"scope": {"entity": "metadata", "metadata_property": "a_chars"}, "order": "desc"}],
+    }
     found, total = _search(owner, dataset_id, body)
     got = [records[pair_id].metadata["a_chars"] for pair_id in found]
     assert got == sorted(got, reverse=True) and total == sum(low <= n <= high for n in lengths)
@@ -79,16 +93,27 @@ def test_metadata_terms_and_range_filters_and_sort(owner, searchable):
 
 def test_suggestion_filters_on_value_and_score(owner, searchable):
     dataset_id, records, _ = searchable
-    expected = {pair_id for pair_id, record in records.items()
-                if record.suggestions["preference"].value == "b_better"}
-    found, total = _search(owner, dataset_id,
-                           _terms({"entity": "suggestion", "question": "preference", "property": "value"}, "b_better"))
+    expected = {pair_id for pair_id, record in records.items() if record.suggestions["preference"].value == "b_better"}
+    found, total = _search(
+        owner, dataset_id, _terms({"entity": "suggestion", "question": "preference", "property": "value"}, "b_better")
+    )
     assert set(found) == expected and total == len(expected) > 0
-    body = {"filters": {"and": [{"type": "range", "scope": {"entity": "suggestion", "question": "preference",
-                                                            "property": "score"}, "ge": 0.9, "le": 1.0}]}}
+    body = {
+        "filters": {
+            "and": [
+                {
+                    "type": "range",
+                    "scope": {"entity": "suggestion", "question": "preference", "property": "score"},
+                    "ge": 0.9,
+                    "le": 1.0,
+                }
+            ]
+        }
+    }
     found, _ = _search(owner, dataset_id, body)
-    assert set(found) == {pair_id for pair_id, record in records.items()
-                          if record.suggestions["preference"].score >= 0.9}
+    assert set(found) == {
+        pair_id for pair_id, record in records.items() if record.suggestions["preference"].score >= 0.9
+    }
 
 
 def test_response_status_filters_per_user_and_record_status(owner, annotators, searchable):
@@ -137,17 +162,24 @@ def test_progress_and_metrics_come_from_the_database(owner, annotators, searchab
     lengths = http.get(f"/api/v1/metadata-properties/{properties['a_chars']}/metrics").json()
     values = [record.metadata["a_chars"] for record in records.values()]
     assert (lengths["min"], lengths["max"]) == (min(values), max(values))
-    assert values == [len(turn_text(r["chosen" if records[r["id"]].metadata["order"] == "chosen-first"
-                                       else "rejected"])) for r in rows]
+    assert values == [
+        len(turn_text(r["chosen" if records[r["id"]].metadata["order"] == "chosen-first" else "rejected"]))
+        for r in rows
+    ]
 
 
 def test_vector_search_says_it_is_not_supported(owner):
     import argilla as rg
 
-    settings = rg.Settings(fields=[rg.TextField("text")], questions=[rg.LabelQuestion("label", labels=["x", "y"])],
-                           vectors=[rg.VectorField("embedding", dimensions=3)])
+    settings = rg.Settings(
+        fields=[rg.TextField("text")],
+        questions=[rg.LabelQuestion("label", labels=["x", "y"])],
+        vectors=[rg.VectorField("embedding", dimensions=3)],
+    )
     dataset = rg.Dataset(name="vectors", workspace="prefkit", settings=settings, client=owner).create()
     dataset.records.log([rg.Record(fields={"text": "hello"}, vectors={"embedding": [0.1, 0.2, 0.3]})])
-    response = owner.api.http_client.post(f"/api/v1/datasets/{dataset.id}/records/search", json={
-        "query": {"vector": {"name": "embedding", "value": [0.1, 0.2, 0.3]}}})
+    response = owner.api.http_client.post(
+        f"/api/v1/datasets/{dataset.id}/records/search",
+        json={"query": {"vector": {"name": "embedding", "value": [0.1, 0.2, 0.3]}}},
+    )
     assert response.status_code == 422 and "not supported" in response.text

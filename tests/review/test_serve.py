@@ -45,9 +45,21 @@ def _alive(pid: int) -> bool:
 
 def test_serve_starts_with_generated_credentials_and_stops_cleanly_on_sigterm(tmp_path):
     data_dir, port = tmp_path / "argilla", free_port()
-    process = subprocess.Popen([str(Path(sys.executable).parent / "prefkit"), "review", "serve", "--port", str(port),
-                                "--data-dir", str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "prefkit"),
+            "review",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         deadline, output = time.monotonic() + 240, ""
         while "Argilla is up" not in output:
@@ -60,8 +72,9 @@ def test_serve_starts_with_generated_credentials_and_stops_cleanly_on_sigterm(tm
         assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
         assert credentials["url"] == f"http://127.0.0.1:{port}"
         assert credentials["api_key"] not in output and credentials["password"] not in output
-        request = urllib.request.Request(f"{credentials['url']}/api/v1/me",
-                                         headers={"X-Argilla-Api-Key": credentials["api_key"]})
+        request = urllib.request.Request(
+            f"{credentials['url']}/api/v1/me", headers={"X-Argilla-Api-Key": credentials["api_key"]}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.loads(response.read())["role"] == "owner"
         children = _children(process.pid)

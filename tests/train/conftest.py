@@ -18,8 +18,15 @@ def tiny_model(tmp_path_factory) -> Path:
     from prefkit.train.tiny import build_tiny_model, texts_of_pairs
 
     out = tmp_path_factory.mktemp("tiny-model")
-    return build_tiny_model(out, texts_of_pairs(read_jsonl(PAIRS)), hidden_size=32, heads=2, kv_heads=1,
-                            intermediate_size=64, vocab_size=1024)
+    return build_tiny_model(
+        out,
+        texts_of_pairs(read_jsonl(PAIRS)),
+        hidden_size=32,
+        heads=2,
+        kv_heads=1,
+        intermediate_size=64,
+        vocab_size=1024,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -36,9 +43,22 @@ def write_config(path: Path, model: Path, pairs: Path, out: Path, **overrides) -
     """A small DPO config for tests."""
     import yaml
 
-    config = {"model": str(model), "dataset": str(pairs), "output_dir": str(out), "max_length": 384,
-              "learning_rate": 5e-3, "lr_scheduler_type": "constant", "max_steps": 4, "per_device_train_batch_size": 8,
-              "per_device_eval_batch_size": 16, "eval_split": 0.2, "save_steps": 2, "logging_steps": 1,
-              "lora": {"r": 4, "alpha": 8, "dropout": 0.0}, "seed": 0, **overrides}
+    config = {
+        "model": str(model),
+        "dataset": str(pairs),
+        "output_dir": str(out),
+        "max_length": 384,
+        "learning_rate": 5e-3,
+        "lr_scheduler_type": "constant",
+        "max_steps": 4,
+        "per_device_train_batch_size": 8,
+        "per_device_eval_batch_size": 16,
+        "eval_split": 0.2,
+        "save_steps": 2,
+        "logging_steps": 1,
+        "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+        "seed": 0,
+        **overrides,
+    }
     path.write_text(yaml.safe_dump(config))
     return path
