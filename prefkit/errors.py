@@ -42,6 +42,22 @@ class TeacherError(PrefkitError):
     exit_code = 4
 
 
+class FatalTeacherError(TeacherError):
+    """A failure no retry can fix (bad key, unknown model, bad request): the run stops."""
+
+
+class TrainingDiverged(PrefkitError):
+    """The loss became NaN or infinite."""
+
+    exit_code = 5
+
+
+class OutputLocked(PrefkitError):
+    """Another live prefkit process is writing the same output or run directory."""
+
+    exit_code = 2
+
+
 class ReviewPending(PrefkitError):
     """`prefkit run` pushed pairs to a review queue whose reviewers are not done yet: run again later."""
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import logging
 import os
@@ -17,7 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prefkit.errors import ConfigError, TeacherError
+from prefkit.config import ConfigPath
+from prefkit.errors import ConfigError, FatalTeacherError, TeacherError
 from prefkit.teacher.cache import ResponseCache, cache_key
 from prefkit.teacher.ratelimit import TokenBucket
 
@@ -39,27 +41,40 @@ class TeacherConfig(BaseModel):
     extra_body: dict[str, Any] = Field(default_factory=dict, description="Extra request fields (e.g. vLLM's top_k).")
     concurrency: int = Field(16, ge=1, description="Requests in flight at once.")
     requests_per_minute: float | None = Field(None, gt=0, description="Optional request rate limit.")
-    tokens_per_minute: float | None = Field(None, gt=0, description="Optional token rate limit (prompt estimate + max_tokens).")
+    tokens_per_minute: float | None = Field(
+        None, gt=0, description="Optional token rate limit (prompt estimate + max_tokens)."
+    )
     timeout: float = Field(120.0, gt=0, description="Seconds one request may take.")
     max_attempts: int = Field(6, ge=1, description="Attempts per request before the task is marked failed.")
     backoff_initial: float = Field(0.5, gt=0, description="First backoff in seconds (doubles each retry, with jitter).")
     backoff_max: float = Field(30.0, gt=0, description="Longest backoff in seconds.")
     supports_n: bool = Field(True, description="The server accepts n > 1 in one request (vLLM, OpenAI do).")
-    price_input_per_mtok: float | None = Field(None, ge=0, description="Price per million prompt tokens, for the cost summary.")
+    price_input_per_mtok: float | None = Field(
+        None, ge=0, description="Price per million prompt tokens, for the cost summary."
+    )
     price_output_per_mtok: float | None = Field(None, ge=0, description="Price per million completion tokens.")
-    cache: str | None = Field(None, description="SQLite cache path [default: beside the output, OUT.cache.sqlite].")
+    cache: ConfigPath | None = Field(
+        None, description="SQLite cache path [default: beside the output, OUT.cache.sqlite]."
+    )
 
     def require(self, source: str) -> None:
         """A teacher URL and model are required before any work starts."""
         for name in ("base_url", "model"):
             if not getattr(self, name):
-                raise ConfigError(f"{source}: missing required setting 'teacher.{name}' "
-                                  f"(set it in the recipe or pass --{name.replace('_', '-')})")
+                raise ConfigError(
+                    f"{source}: missing required setting 'teacher.{name}' "
+                    f"(set it in the recipe or pass --{name.replace('_', '-')})"
+                )
 
     def sampling(self) -> dict[str, Any]:
         """The sampling settings sent with every request (and part of the cache key)."""
-        return {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens,
-                "seed": self.seed, **self.extra_body}
+        return {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            **self.extra_body,
+        }
 
 
 @dataclass
@@ -84,20 +99,15 @@ class Usage:
     errors: dict[str, int] = field(default_factory=dict)
 
 
+@functools.cache
 def _raw_response_class() -> type:
     """The HTTP response class of the HTTP library this `openai` release is built on (httpx, or httpx2 in 3.x):
-    asking the SDK for it as `cast_to` returns the raw response unparsed."""
+    asking the SDK for it as `cast_to` returns the raw response unparsed. Looked up on first use, so loading a
+    recipe or `prefkit --help` never imports the SDK's internals."""
     from openai import _base_client
 
-    module = getattr(_base_client, "httpx2", None) or getattr(_base_client, "httpx")
+    module = getattr(_base_client, "httpx2", None) or _base_client.httpx
     return module.Response
-
-
-_RESPONSE_CLASS = _raw_response_class()
-
-
-class FatalTeacherError(TeacherError):
-    """A failure no retry can fix (bad key, unknown model, bad request): the run stops."""
 
 
 class Teacher:
@@ -109,13 +119,17 @@ class Teacher:
         self.config = config
         self.cache = cache
         self.usage = Usage()
-        self._client = AsyncOpenAI(base_url=config.base_url, api_key=os.environ.get(config.api_key_env) or "EMPTY",
-                                   timeout=config.timeout, max_retries=0)
+        self._client = AsyncOpenAI(
+            base_url=config.base_url,
+            api_key=os.environ.get(config.api_key_env) or "EMPTY",
+            timeout=config.timeout,
+            max_retries=0,
+        )
         self._slots = asyncio.Semaphore(config.concurrency)
         self._rpm = TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
         self._tpm = TokenBucket(config.tokens_per_minute) if config.tokens_per_minute else None
 
-    async def __aenter__(self) -> "Teacher":
+    async def __aenter__(self) -> Teacher:
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -129,17 +143,24 @@ class Teacher:
         try:
             models = await self._client.models.list()
         except openai.AuthenticationError:
-            raise FatalTeacherError(f"the teacher at {url} refused the API key (401); check ${self.config.api_key_env}") from None
+            raise FatalTeacherError(
+                f"the teacher at {url} refused the API key (401); check ${self.config.api_key_env}"
+            ) from None
         except openai.APIConnectionError as error:
-            raise FatalTeacherError(f"cannot reach the teacher at {url} ({_cause(error)}); is the server running?") from None
+            raise FatalTeacherError(
+                f"cannot reach the teacher at {url} ({_cause(error)}); is the server running?"
+            ) from None
         except openai.APIStatusError:
             return  # servers without /models are fine; the first request will tell
         names = [model.id for model in models.data]
         if names and self.config.model not in names:
-            raise FatalTeacherError(f"model {self.config.model!r} is not served at {url}; available: {', '.join(names[:10])}")
+            raise FatalTeacherError(
+                f"model {self.config.model!r} is not served at {url}; available: {', '.join(names[:10])}"
+            )
 
-    async def complete(self, messages: list[dict], n: int = 1, tools: list[dict] | None = None,
-                       sampling: dict[str, Any] | None = None) -> list[Answer]:
+    async def complete(
+        self, messages: list[dict], n: int = 1, tools: list[dict] | None = None, sampling: dict[str, Any] | None = None
+    ) -> list[Answer]:
         """`n` answers to `messages` (from the cache where possible); raises TeacherError after the last attempt."""
         sampling = {**self.config.sampling(), **(sampling or {})}
         keys = [cache_key(self.config.model, messages, sampling, index, tools) for index in range(n)]
@@ -160,8 +181,9 @@ class Teacher:
                         self.cache.put(keys[index], {"message": answer.message})
         return [answer for answer in answers if answer is not None]
 
-    async def _request(self, messages: list[dict], n: int, tools: list[dict] | None,
-                       sampling: dict[str, Any]) -> list[Answer]:
+    async def _request(
+        self, messages: list[dict], n: int, tools: list[dict] | None, sampling: dict[str, Any]
+    ) -> list[Answer]:
         import openai
 
         settings = {key: value for key, value in sampling.items() if value is not None}
@@ -182,18 +204,24 @@ class Teacher:
                 try:
                     # The low-level post skips the SDK's recursive TypedDict transform of `messages` and its
                     # model construction (together about 1 ms of CPU a request); errors are raised the same way.
-                    response = await self._client.post("/chat/completions", cast_to=_RESPONSE_CLASS, body=body)
+                    response = await self._client.post("/chat/completions", cast_to=_raw_response_class(), body=body)
                     latency = time.perf_counter() - started
                     answers = _answers(json.loads(response.content), latency)
                     if len(answers) < n:
                         raise ValueError(f"asked for {n} choices, got {len(answers)}")
                     return answers
                 except openai.AuthenticationError:
-                    raise FatalTeacherError(f"the teacher refused the API key (401); check ${self.config.api_key_env}") from None
+                    raise FatalTeacherError(
+                        f"the teacher refused the API key (401); check ${self.config.api_key_env}"
+                    ) from None
                 except openai.NotFoundError as error:
-                    raise FatalTeacherError(f"the teacher answered 404: {_message(error)}; check the model name and base URL") from None
+                    raise FatalTeacherError(
+                        f"the teacher answered 404: {_message(error)}; check the model name and base URL"
+                    ) from None
                 except (openai.BadRequestError, openai.PermissionDeniedError, openai.UnprocessableEntityError) as error:
-                    raise FatalTeacherError(f"the teacher rejected the request ({error.status_code}): {_message(error)}") from None
+                    raise FatalTeacherError(
+                        f"the teacher rejected the request ({error.status_code}): {_message(error)}"
+                    ) from None
                 except openai.RateLimitError as error:
                     wait = _retry_after(error) or self._backoff(attempt)
                     last_error = "429 rate limited"
@@ -215,7 +243,7 @@ class Teacher:
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter: spreads the retries of many concurrent requests instead of synchronising them.
-        return random.uniform(0, min(self.config.backoff_max, self.config.backoff_initial * 2 ** attempt))
+        return random.uniform(0, min(self.config.backoff_max, self.config.backoff_initial * 2**attempt))
 
 
 def _answers(response: dict, latency: float) -> list[Answer]:
@@ -231,8 +259,14 @@ def _answers(response: dict, latency: float) -> list[Answer]:
             message["tool_calls"] = [{k: v for k, v in call.items() if v is not None} for call in raw["tool_calls"]]
         if message["content"] is None and "tool_calls" not in message:
             raise ValueError("empty message")
-        answers.append(Answer(message=message, prompt_tokens=prompt_tokens if number == 0 else 0,
-                              completion_tokens=completion_tokens // max(1, len(choices)), latency=latency))
+        answers.append(
+            Answer(
+                message=message,
+                prompt_tokens=prompt_tokens if number == 0 else 0,
+                completion_tokens=completion_tokens // max(1, len(choices)),
+                latency=latency,
+            )
+        )
     return answers
 
 
@@ -249,8 +283,12 @@ def _retry_after(error: Any) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
         parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    except (ValueError, TypeError):
+        return None  # unreadable: the backoff decides
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def _message(error: Any) -> str:

@@ -1,0 +1,47 @@
+"""The teacher client's reading of a server's Retry-After: seconds, a milliseconds header, an HTTP date."""
+
+from __future__ import annotations
+
+import email.utils
+from types import SimpleNamespace
+
+import pytest
+
+from prefkit.teacher import client
+
+
+def error_with(headers: dict) -> SimpleNamespace:
+    return SimpleNamespace(response=SimpleNamespace(headers=headers))
+
+
+@pytest.mark.parametrize(
+    "headers,seconds",
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after": "0.25"}, 0.25),
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),  # the finer one wins
+        ({"retry-after-ms": "soon", "retry-after": "2"}, 2.0),  # an unreadable one is passed over
+        ({"retry-after": "-4"}, 0.0),
+    ],
+)
+def test_retry_after_seconds_and_milliseconds(headers, seconds):
+    assert client._retry_after(error_with(headers)) == pytest.approx(seconds)
+
+
+def test_retry_after_as_an_http_date(monkeypatch):
+    now = 1_800_000_000.0
+    monkeypatch.setattr(client.time, "time", lambda: now)
+    later = email.utils.formatdate(now + 7, usegmt=True)
+    assert client._retry_after(error_with({"retry-after": later})) == pytest.approx(7.0)
+    earlier = email.utils.formatdate(now - 60, usegmt=True)
+    assert client._retry_after(error_with({"retry-after": earlier})) == 0.0
+
+
+@pytest.mark.parametrize("headers", [{}, {"retry-after": "tomorrow-ish"}, {"retry-after": ""}])
+def test_no_usable_retry_after_leaves_the_backoff_to_decide(headers):
+    assert client._retry_after(error_with(headers)) is None
+
+
+def test_an_error_without_a_response_has_no_retry_after():
+    assert client._retry_after(SimpleNamespace()) is None
