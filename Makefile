@@ -24,6 +24,8 @@ demo: setup
 	$(VENV)/bin/prefkit run pipelines/quickstart.yaml --run-dir $(OUT)
 
 test: setup system-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
 
 bench: setup

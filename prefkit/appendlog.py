@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO
 
 from prefkit.jsonl import dumps
+from prefkit.outputs import side_file
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class AppendLog:
             self.rows.append(row)
             good_end += len(line)
         if good_end < len(data):
-            torn = self.path.with_name(self.path.name + ".torn")
+            torn = side_file(self.path, "torn")
             with torn.open("ab") as handle:
                 handle.write(data[good_end:] + (b"" if data.endswith(b"\n") else b"\n"))
             with self.path.open("r+b") as handle:
@@ -60,7 +61,7 @@ class AppendLog:
         """Close the file."""
         self._handle.close()
 
-    def __enter__(self) -> "AppendLog":
+    def __enter__(self) -> AppendLog:
         return self
 
     def __exit__(self, *exc) -> None:

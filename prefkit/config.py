@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ValidationError, ValidationInfo
 
 from prefkit.errors import ConfigError
 
@@ -34,10 +34,20 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def validate_config(model: type[M], data: dict[str, Any], source: str) -> M:
-    """Build a config model; an unknown key names itself and the closest valid one."""
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    return Path(base) / value if base is not None and not value.is_absolute() else value
+
+
+ConfigPath = Annotated[Path, AfterValidator(_resolve)]
+"""A path in a config: relative to the file's folder when the file is a recipe (see `validate_config`)."""
+
+
+def validate_config(model: type[M], data: dict[str, Any], source: str, base_dir: Path | None = None) -> M:
+    """Build a config model; an unknown key names itself and the closest valid one. With `base_dir`, every
+    relative `ConfigPath` is taken relative to it (a recipe's folder)."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context={"base_dir": base_dir} if base_dir is not None else None)
     except ValidationError as error:
         raise ConfigError(f"{source}: {describe_config_error(model, error)}") from None
 

@@ -10,18 +10,42 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from prefkit.errors import ConfigError, InputError
 from prefkit.formats import ActionSpec, parse_turn
 from prefkit.jsonl import write_json, write_jsonl
+from prefkit.outputs import check_distinct
 from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
+from prefkit.stage import Output, Stage, StageContext
 
 log = logging.getLogger(__name__)
 
 RATE_METRICS = ("format_valid", "filler", "repeated_action", "reference_agreement")
 METRICS = (*RATE_METRICS, "thought_tokens")
-LABELS = {"format_valid": "format-valid rate", "filler": "filler rate", "repeated_action": "repeated-action rate",
-          "reference_agreement": "agreement with reference action", "thought_tokens": "mean thought tokens"}
+LABELS = {
+    "format_valid": "format-valid rate",
+    "filler": "filler rate",
+    "repeated_action": "repeated-action rate",
+    "reference_agreement": "agreement with reference action",
+    "thought_tokens": "mean thought tokens",
+}
+
+
+class EvalConfig(BaseModel):
+    """Settings of `prefkit eval` (the `eval:` section of a recipe, which compares the dpo stage's base model,
+    `before`, with its adapter, `after`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str = Field(description="Format the turns must follow (react, alfworld, ...).")
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy).")
+    max_new_tokens: int = Field(96, ge=1, description="Most tokens a generated turn may have.")
+    batch_size: int = Field(16, ge=1, description="Local generation batch size.")
+    limit: int | None = Field(None, ge=1, description="Only the first N tasks.")
+    samples: int = Field(1, ge=1, description="Turns sampled per task (averaged per task; needs temperature > 0).")
+    seed: int = Field(0, description="Sampling and bootstrap seed.")
+    max_prompt_tokens: int = Field(2048, ge=1, description="Longest context given to a local model (its end).")
 
 
 @dataclass
@@ -32,7 +56,7 @@ class ModelSpec:
     target: str
 
     @classmethod
-    def parse(cls, text: str) -> "ModelSpec":
+    def parse(cls, text: str) -> ModelSpec:
         """`[LABEL=]PATH` or `[LABEL=]openai:MODEL@BASE_URL`."""
         label, sep, target = text.partition("=")
         if not sep or target.startswith("//") or ":" in label:
@@ -46,14 +70,21 @@ class ModelSpec:
         """(model, base_url) for an OpenAI-compatible target."""
         if not self.target.startswith("openai:"):
             return None
-        model, sep, url = self.target[len("openai:"):].partition("@")
+        model, sep, url = self.target[len("openai:") :].partition("@")
         if not sep or not model or not url:
             raise ConfigError(f"--model {self.target!r}: expected openai:MODEL@BASE_URL")
         return model, url
 
 
-def generate_local(target: str, tasks: list[dict], max_new_tokens: int, temperature: float, batch_size: int,
-                   seed: int, max_prompt_tokens: int) -> list[dict]:
+def generate_local(
+    target: str,
+    tasks: list[dict],
+    max_new_tokens: int,
+    temperature: float,
+    batch_size: int,
+    seed: int,
+    max_prompt_tokens: int,
+) -> list[dict]:
     """Batched generation with transformers; an adapter dir is loaded onto its base model."""
     import json
 
@@ -77,8 +108,9 @@ def generate_local(target: str, tasks: list[dict], max_new_tokens: int, temperat
         try:
             model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
         except (OSError, ValueError) as error:
-            raise InputError(f"not a model checkpoint or adapter folder ({str(error).splitlines()[0][:120]})",
-                             target) from None
+            raise InputError(
+                f"not a model checkpoint or adapter folder ({str(error).splitlines()[0][:120]})", target
+            ) from None
     tokenizer = AutoTokenizer.from_pretrained(path)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
@@ -87,7 +119,7 @@ def generate_local(target: str, tasks: list[dict], max_new_tokens: int, temperat
     torch.manual_seed(seed)
     turns = []
     for start in range(0, len(tasks), batch_size):
-        batch = tasks[start:start + batch_size]
+        batch = tasks[start : start + batch_size]
         prompts = []
         for task in batch:
             ids = tokenizer.apply_chat_template(task["messages"], add_generation_prompt=True, tokenize=True)
@@ -97,23 +129,38 @@ def generate_local(target: str, tasks: list[dict], max_new_tokens: int, temperat
         input_ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(ids)) + ids for ids in prompts])
         attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts])
         with torch.no_grad():
-            output = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=max_new_tokens,
-                                    do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
-                                    top_p=None, top_k=None, pad_token_id=tokenizer.pad_token_id,
-                                    eos_token_id=tokenizer.eos_token_id)
+            output = model.generate(
+                input_ids=input_ids,
+                attention_mask=attention,
+                max_new_tokens=max_new_tokens,
+                do_sample=temperature > 0,
+                temperature=temperature if temperature > 0 else None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
         for row in output[:, width:]:
             turns.append({"role": "assistant", "content": tokenizer.decode(row, skip_special_tokens=True).strip()})
     return turns
 
 
-def generate_remote(model: str, base_url: str, tasks: list[dict], max_new_tokens: int, temperature: float,
-                    cache_path: Path, samples: int = 1) -> list[dict]:
+def generate_remote(
+    model: str,
+    base_url: str,
+    tasks: list[dict],
+    max_new_tokens: int,
+    temperature: float,
+    cache_path: Path,
+    samples: int = 1,
+) -> list[dict]:
     """The next turns from an OpenAI-compatible server, through the same client as `prefkit generate`."""
     from prefkit.teacher.cache import ResponseCache
     from prefkit.teacher.client import Teacher, TeacherConfig
 
-    config = TeacherConfig(base_url=base_url, model=model, temperature=temperature, max_tokens=max_new_tokens,
-                           concurrency=8)
+    config = TeacherConfig(
+        base_url=base_url, model=model, temperature=temperature, max_tokens=max_new_tokens, concurrency=8
+    )
 
     async def run() -> list[dict]:
         cache = ResponseCache(cache_path)
@@ -140,10 +187,18 @@ def score_turns(tasks: list[dict], turns: list[dict], format_name: str, scorer: 
             expected = parse_turn(format_name, reference, spec)
             if expected.action is not None:
                 agreement = float(score.parsed.action is not None and score.parsed.action.key == expected.action.key)
-        rows.append({"task_id": task["id"], "turn": turn, "violations": score.parsed.codes,
-                     "format_valid": float(score.parsed.valid), "filler": float(bool(score.filler)),
-                     "thought_tokens": float(score.thought_tokens),
-                     "repeated_action": float(score.repeats_previous_action), "reference_agreement": agreement})
+        rows.append(
+            {
+                "task_id": task["id"],
+                "turn": turn,
+                "violations": score.parsed.codes,
+                "format_valid": float(score.parsed.valid),
+                "filler": float(bool(score.filler)),
+                "thought_tokens": float(score.thought_tokens),
+                "repeated_action": float(score.repeats_previous_action),
+                "reference_agreement": agreement,
+            }
+        )
     return rows
 
 
@@ -153,9 +208,12 @@ def per_task(rows: list[dict], samples: int) -> list[dict]:
         return rows
     merged = []
     for start in range(0, len(rows), samples):
-        group = rows[start:start + samples]
-        row = {"task_id": group[0]["task_id"], "turns": [g["turn"] for g in group],
-               "violations": [g["violations"] for g in group]}
+        group = rows[start : start + samples]
+        row = {
+            "task_id": group[0]["task_id"],
+            "turns": [g["turn"] for g in group],
+            "violations": [g["violations"] for g in group],
+        }
         for metric in METRICS:
             values = [g[metric] for g in group if g[metric] is not None]
             row[metric] = sum(values) / len(values) if values else None
@@ -182,15 +240,22 @@ def summarise(scored: dict[str, list[dict]], resamples: int = 2000, seed: int = 
         for metric in METRICS:
             values = np.array([row[metric] for row in scored[label] if row[metric] is not None], dtype=float)
             low, high = bootstrap(values, resamples, rng)
-            metrics[metric] = {"mean": float(values.mean()) if len(values) else None, "low": low, "high": high,
-                               "n": int(len(values))}
+            metrics[metric] = {
+                "mean": float(values.mean()) if len(values) else None,
+                "low": low,
+                "high": high,
+                "n": int(len(values)),
+            }
         out["models"][label] = metrics
     first = labels[0]
     for label in labels[1:]:
         differences = {}
         for metric in METRICS:
-            pairs = [(a[metric], b[metric]) for a, b in zip(scored[first], scored[label])
-                     if a[metric] is not None and b[metric] is not None]
+            pairs = [
+                (a[metric], b[metric])
+                for a, b in zip(scored[first], scored[label])
+                if a[metric] is not None and b[metric] is not None
+            ]
             if not pairs:
                 continue
             delta = np.array([b - a for a, b in pairs], dtype=float)
@@ -217,11 +282,14 @@ def markdown(report: dict[str, Any]) -> str:
     """The side-by-side table, with differences, as Markdown."""
     labels = list(report["models"])
     diffs = list(report["differences"])
-    lines = [f"Tasks: {report['tasks']} ({report.get('samples_per_task', 1)} samples each, averaged per task); "
-             f"format: `{report['format']}`; sampling temperature {report['temperature']}; "
-             "mean [95% bootstrap interval over tasks].", "",
-             "| measure | " + " | ".join(labels) + "".join(f" | {d}" for d in diffs) + " |",
-             "|---" * (1 + len(labels) + len(diffs)) + "|"]
+    lines = [
+        f"Tasks: {report['tasks']} ({report.get('samples_per_task', 1)} samples each, averaged per task); "
+        f"format: `{report['format']}`; sampling temperature {report['temperature']}; "
+        "mean [95% bootstrap interval over tasks].",
+        "",
+        "| measure | " + " | ".join(labels) + "".join(f" | {d}" for d in diffs) + " |",
+        "|---" * (1 + len(labels) + len(diffs)) + "|",
+    ]
     for metric in METRICS:
         cells = [_cell(report["models"][label][metric]) for label in labels]
         cells += [_cell(report["differences"][d].get(metric, {})) for d in diffs]
@@ -242,14 +310,29 @@ def chart(report: dict[str, Any], path: Path) -> None:
     for number, label in enumerate(labels):
         metrics = report["models"][label]
         means = [metrics[m]["mean"] if metrics[m]["mean"] is not None else 0 for m in RATE_METRICS]
-        errors = [[max(0, mean - (metrics[m]["low"] if metrics[m]["mean"] is not None else 0)) for m, mean in zip(RATE_METRICS, means)],
-                  [max(0, (metrics[m]["high"] if metrics[m]["mean"] is not None else 0) - mean) for m, mean in zip(RATE_METRICS, means)]]
+        errors = [
+            [
+                max(0, mean - (metrics[m]["low"] if metrics[m]["mean"] is not None else 0))
+                for m, mean in zip(RATE_METRICS, means)
+            ],
+            [
+                max(0, (metrics[m]["high"] if metrics[m]["mean"] is not None else 0) - mean)
+                for m, mean in zip(RATE_METRICS, means)
+            ],
+        ]
         positions = [i + number * width for i in range(len(RATE_METRICS))]
         rates.bar(positions, means, width, yerr=errors, capsize=3, label=label)
         thought = metrics["thought_tokens"]
-        tokens.bar([number], [thought["mean"] or 0], 0.6,
-                   yerr=[[max(0, (thought["mean"] or 0) - thought["low"])], [max(0, thought["high"] - (thought["mean"] or 0))]],
-                   capsize=3)
+        tokens.bar(
+            [number],
+            [thought["mean"] or 0],
+            0.6,
+            yerr=[
+                [max(0, (thought["mean"] or 0) - thought["low"])],
+                [max(0, thought["high"] - (thought["mean"] or 0))],
+            ],
+            capsize=3,
+        )
     rates.set_xticks([i + width * (len(labels) - 1) / 2 for i in range(len(RATE_METRICS))])
     rates.set_xticklabels(["format-valid", "filler", "repeated action", "agrees with ref."])
     rates.set_ylim(0, 1.05)
@@ -263,9 +346,20 @@ def chart(report: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-def evaluate(models: list[ModelSpec], tasks: list[dict], format_name: str, out_dir: Path, max_new_tokens: int = 96,
-             temperature: float = 0.0, batch_size: int = 16, seed: int = 0, max_prompt_tokens: int = 2048,
-             verbosity: VerbosityConfig | None = None, progress=None, samples: int = 1) -> dict[str, Any]:
+def evaluate(
+    models: list[ModelSpec],
+    tasks: list[dict],
+    format_name: str,
+    out_dir: Path,
+    max_new_tokens: int = 96,
+    temperature: float = 0.0,
+    batch_size: int = 16,
+    seed: int = 0,
+    max_prompt_tokens: int = 2048,
+    verbosity: VerbosityConfig | None = None,
+    progress=None,
+    samples: int = 1,
+) -> dict[str, Any]:
     """Generate, score, summarise and write everything under `out_dir`; returns the report."""
     if not models:
         raise ConfigError("give at least one --model")
@@ -273,7 +367,7 @@ def evaluate(models: list[ModelSpec], tasks: list[dict], format_name: str, out_d
     if len(set(labels)) != len(labels):
         raise ConfigError(f"model labels must differ ({', '.join(labels)}); name them LABEL=PATH")
     for model in models:
-        model.remote  # validates the openai: form before any work
+        _ = model.remote  # validates the openai: form before any work
     scorer = Scorer(verbosity)
     out_dir.mkdir(parents=True, exist_ok=True)
     scored: dict[str, list[dict]] = {}
@@ -283,16 +377,110 @@ def evaluate(models: list[ModelSpec], tasks: list[dict], format_name: str, out_d
     for model in models:
         remote = model.remote
         if remote:
-            turns = generate_remote(remote[0], remote[1], tasks, max_new_tokens, temperature,
-                                    out_dir / f"cache-{model.label}.sqlite", samples)
+            turns = generate_remote(
+                remote[0],
+                remote[1],
+                tasks,
+                max_new_tokens,
+                temperature,
+                out_dir / f"cache-{model.label}.sqlite",
+                samples,
+            )
         else:
-            turns = generate_local(model.target, expanded, max_new_tokens, temperature, batch_size, seed,
-                                   max_prompt_tokens)
+            turns = generate_local(
+                model.target, expanded, max_new_tokens, temperature, batch_size, seed, max_prompt_tokens
+            )
         scored[model.label] = per_task(score_turns(expanded, turns, format_name, scorer), samples)
         write_jsonl(out_dir / f"turns-{model.label}.jsonl", scored[model.label])
         if progress:
             progress(model.label)
-    report = {"tasks": len(tasks), "samples_per_task": samples, "format": format_name, "temperature": temperature,
-              "models_evaluated": {m.label: m.target for m in models}, **summarise(scored, seed=seed)}
+    report = {
+        "tasks": len(tasks),
+        "samples_per_task": samples,
+        "format": format_name,
+        "temperature": temperature,
+        "models_evaluated": {m.label: m.target for m in models},
+        **summarise(scored, seed=seed),
+    }
     write_report(out_dir, report)
     return report
+
+
+def base_of(adapter: Path) -> str:
+    """The base model a LoRA adapter folder was trained on."""
+    import json
+
+    config = Path(adapter) / "adapter_config.json"
+    try:
+        return json.loads(config.read_text())["base_model_name_or_path"]
+    except (OSError, ValueError, KeyError):
+        raise InputError("not a LoRA adapter folder (no readable adapter_config.json)", str(adapter)) from None
+
+
+def evaluate_file(
+    config: EvalConfig,
+    tasks: Path,
+    out: Path,
+    models: list[ModelSpec] | None = None,
+    adapter: Path | None = None,
+    *,
+    ctx: StageContext | None = None,
+) -> dict[str, Any]:
+    """Evaluate `models` (or, given an `adapter`, its base as `before` and itself as `after`) on the tasks in
+    `tasks`; writes the report folder `out` and returns the report."""
+    from prefkit.formats import get_parser
+    from prefkit.tasks import read_tasks
+
+    ctx = ctx or StageContext()
+    get_parser(config.format)
+    if adapter is not None:
+        models = [ModelSpec("before", base_of(adapter)), ModelSpec("after", str(adapter))]
+    if not models:
+        raise ConfigError("give at least one --model")
+    check_distinct([tasks], {"--out": out})
+    if any(model.remote is None for model in models):
+        from prefkit.train import require_train_extra
+
+        require_train_extra()
+    rows = read_tasks(tasks)[: config.limit]  # limit None keeps them all
+    return evaluate(
+        models,
+        rows,
+        config.format,
+        out,
+        max_new_tokens=config.max_new_tokens,
+        temperature=config.temperature,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        max_prompt_tokens=config.max_prompt_tokens,
+        samples=config.samples,
+        progress=None if ctx.quiet else (lambda label: ctx.say(f"scored {label}")),
+    )
+
+
+def _check(config: EvalConfig, source: str) -> None:
+    from prefkit.formats import get_parser
+
+    get_parser(config.format)
+    if config.samples > 1 and config.temperature == 0:
+        raise ConfigError(f"{source}: several samples per task need a temperature above 0")
+
+
+def _counts(report: dict[str, Any]) -> dict[str, Any]:
+    labels = list(report["models"])
+    first, last = report["models"][labels[0]], report["models"][labels[-1]]
+    return {
+        metric: f"{first[key]['mean']:.2f} -> {last[key]['mean']:.2f}"
+        for metric, key in (("format-valid", "format_valid"), ("filler", "filler"))
+    }
+
+
+STAGE = Stage(
+    "eval",
+    EvalConfig,
+    evaluate_file,
+    inputs={"tasks": "eval-tasks", "adapter": "adapter"},
+    outputs={"out": Output("report", "eval")},
+    check=_check,
+    counts=_counts,
+)

@@ -2,7 +2,8 @@
 
 Resumable by construction: the output is an append-only log; a task whose pair (or recorded skip) is
 already there is not asked again, a torn last line is set aside, and every teacher answer is cached on
-disk, so a re-run never pays twice.
+disk, so a re-run never pays twice. One process at a time writes an output (a lock beside it). The
+strategies themselves live in `prefkit/strategies/`; this module queues tasks and records outcomes.
 """
 
 from __future__ import annotations
@@ -19,34 +20,23 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from prefkit.appendlog import AppendLog
-from prefkit.corruptions import KINDS
-from prefkit.errors import InputError, TeacherError
+from prefkit.errors import FatalTeacherError, PrefkitError, TeacherError
 from prefkit.formats import ActionSpec
-from prefkit.jsonl import InvalidLines, iter_jsonl, write_jsonl
-from prefkit.records import Task, content_hash, pair_id
-from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
-from prefkit.strategies.contrastive import ContrastiveConfig, with_system
-from prefkit.strategies.corrupt import corrupt_pair
-from prefkit.strategies.sample_rank import (
-    JUDGE_PROMPT,
-    SampleRankConfig,
-    parse_verdict,
-    rule_score,
-)
-from prefkit.teacher.client import Answer, FatalTeacherError, Teacher, TeacherConfig
+from prefkit.jsonl import InvalidLines, write_jsonl
+from prefkit.lock import OutputLock
+from prefkit.outputs import check_distinct, side_file
+from prefkit.records import content_hash, pair_id
+from prefkit.scoring import Scorer, VerbosityConfig
+from prefkit.stage import Output, Stage, StageContext
+from prefkit.strategies.contrastive import ContrastiveConfig, contrastive
+from prefkit.strategies.corrupt import CorruptConfig, corrupt_pair
+from prefkit.strategies.sample_rank import SampleRankConfig, sample_rank
+from prefkit.tasks import read_tasks
+from prefkit.teacher.client import Answer, Teacher, TeacherConfig
 
 log = logging.getLogger(__name__)
 
 Strategy = Literal["contrastive", "sample-rank", "corrupt"]
-
-
-class CorruptConfig(BaseModel):
-    """Settings of the teacher-free corrupt strategy."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kinds: list[Literal[KINDS]] = Field(default_factory=lambda: list(KINDS), description="Corruption kinds to draw from.")
-    seed: int = Field(0, description="Seed; the same task always gets the same corruption for a seed.")
 
 
 class GenerateConfig(BaseModel):
@@ -96,16 +86,11 @@ class GenerateSummary:
         return dict(self.__dict__)
 
 
-def read_tasks(path: str | Path, invalid: InvalidLines | None = None) -> list[dict]:
-    """Tasks from JSONL; duplicate ids are an error naming both lines."""
-    tasks, first_line = [], {}
-    for line, row in iter_jsonl(path, Task, invalid=invalid):
-        if row["id"] in first_line:
-            raise InputError(f"duplicate task id {row['id']!r} (first on line {first_line[row['id']]}); ids must be unique",
-                             str(path), line)
-        first_line[row["id"]] = line
-        tasks.append(row)
-    return tasks
+def cache_file(out: Path) -> Path:
+    """The answer cache beside an output (OUT.cache.sqlite); one written by an earlier prefkit under the older
+    name OUT.jsonl.cache.sqlite is still used, so upgrading never pays for an answer twice."""
+    legacy = out.with_name(out.name + ".cache.sqlite")
+    return legacy if legacy.exists() else side_file(out, "cache", ".sqlite")
 
 
 def _spec(task: dict) -> ActionSpec:
@@ -136,7 +121,7 @@ class Generator:
         started = time.perf_counter()
         summary = self.summary
         pairs_log = AppendLog(self.out, fsync=self.config.fsync)
-        skips_log = AppendLog(self.out.with_name(self.out.name + ".skipped"), fsync=self.config.fsync)
+        skips_log = AppendLog(side_file(self.out, "skipped"), fsync=self.config.fsync)
         summary.repaired = pairs_log.repaired
         done = {(row.get("meta") or {}).get("task_id") for row in pairs_log.rows}
         done |= {row.get("task_id") for row in skips_log.rows}
@@ -149,7 +134,7 @@ class Generator:
             if self.config.needs_teacher:
                 from prefkit.teacher.cache import ResponseCache
 
-                cache_path = self.config.teacher.cache or self.out.with_name(self.out.name + ".cache.sqlite")
+                cache_path = self.config.teacher.cache or cache_file(self.out)
                 self.cache = ResponseCache(cache_path)
                 teacher = Teacher(self.config.teacher, self.cache)
                 if todo:
@@ -164,15 +149,22 @@ class Generator:
                 summary.requests, summary.retries = usage.requests, usage.retries
                 summary.cache_hits = self.cache.hits
                 self.cache.close()
-                price_in, price_out = self.config.teacher.price_input_per_mtok, self.config.teacher.price_output_per_mtok
+                price_in, price_out = (
+                    self.config.teacher.price_input_per_mtok,
+                    self.config.teacher.price_output_per_mtok,
+                )
                 if price_in is not None or price_out is not None:
-                    summary.cost = round((summary.prompt_tokens * (price_in or 0)
-                                          + summary.completion_tokens * (price_out or 0)) / 1e6, 4)
+                    summary.cost = round(
+                        (summary.prompt_tokens * (price_in or 0) + summary.completion_tokens * (price_out or 0)) / 1e6,
+                        4,
+                    )
             self._write_failures()
             summary.seconds = time.perf_counter() - started
         return summary
 
-    async def _work(self, todo: list[dict], teacher: Teacher | None, pairs_log: AppendLog, skips_log: AppendLog) -> None:
+    async def _work(
+        self, todo: list[dict], teacher: Teacher | None, pairs_log: AppendLog, skips_log: AppendLog
+    ) -> None:
         queue: asyncio.Queue = asyncio.Queue()
         for task in todo:
             queue.put_nowait(task)
@@ -212,7 +204,7 @@ class Generator:
         self.summary.pairs += 1
 
     def _write_failures(self) -> None:
-        path = self.out.with_name(self.out.name + ".failures")
+        path = side_file(self.out, "failures")
         if self.summary.failures:
             write_jsonl(path, self.summary.failures)
             self.summary.failures_file = str(path)
@@ -228,61 +220,13 @@ class Generator:
             return pair if pair is not None else "no reference turn to corrupt"
         assert teacher is not None
         if strategy == "contrastive":
-            return await self._contrastive(task, teacher)
-        return await self._sample_rank(task, teacher)
-
-    async def _contrastive(self, task: dict, teacher: Teacher) -> dict:
-        config = self.config.contrastive
-        tools = _tools(task)
-        chosen, rejected = await asyncio.gather(
-            teacher.complete(with_system(task["messages"], config.chosen_system), tools=tools),
-            teacher.complete(with_system(task["messages"], config.rejected_system), tools=tools,
-                             sampling={"temperature": config.rejected_temperature}),
-        )
-        return self._pair(task, chosen[0], rejected[0], [*chosen, *rejected], {})
-
-    async def _sample_rank(self, task: dict, teacher: Teacher) -> dict | str:
-        config = self.config.sample_rank
-        answers = await teacher.complete(task["messages"], n=config.n, tools=_tools(task))
-        spec, previous = _spec(task), previous_assistant(task["messages"])
-        format_name = task.get("format") or "react"
-        scored = [self.scorer.score(format_name, answer.message, spec, previous) for answer in answers]
-        points = [rule_score(score, self.config.verbosity) for score in scored]
-        if config.judge:
-            wins = await self._judge(task, answers, [s.parsed.valid for s in scored], teacher)
-            points = [p + config.judge_weight * w for p, w in zip(points, wins)]
-        valid = [i for i, score in enumerate(scored) if score.parsed.valid]
-        if not valid:
-            return "no valid sample"
-        best = max(valid, key=lambda i: (points[i], -i))
-        worst = min(range(len(answers)), key=lambda i: (points[i], i))
-        if best == worst or points[best] - points[worst] < config.min_margin:
-            return "below margin"
-        extra = {"scores": {"chosen": round(points[best], 3), "rejected": round(points[worst], 3),
-                            "samples": [round(p, 3) for p in points]}}
-        return self._pair(task, answers[best], answers[worst], answers, extra)
-
-    async def _judge(self, task: dict, answers: list[Answer], valid: list[bool], teacher: Teacher) -> list[float]:
-        """Share of pairwise comparisons each valid sample wins; a comparison counts only if both orders agree."""
-        context = next((m.get("content") or "" for m in reversed(task["messages"]) if m.get("role") != "system"), "")
-        candidates = [i for i, ok in enumerate(valid) if ok]
-        wins = [0.0] * len(answers)
-        comparisons = [(i, j) for n, i in enumerate(candidates) for j in candidates[n + 1:]]
-
-        async def ask(a: int, b: int) -> str | None:
-            prompt = JUDGE_PROMPT.format(context=context[-2000:], a=answers[a].message.get("content") or "",
-                                         b=answers[b].message.get("content") or "")
-            reply = await teacher.complete([{"role": "user", "content": prompt}], sampling={"temperature": 0.0, "max_tokens": 4})
-            return parse_verdict(reply[0].message.get("content") or "")
-
-        for i, j in comparisons:
-            first, second = await asyncio.gather(ask(i, j), ask(j, i))
-            if first == "A" and second == "B":
-                wins[i] += 1
-            elif first == "B" and second == "A":
-                wins[j] += 1
-        total = max(1, len(candidates) - 1)
-        return [w / total for w in wins]
+            chosen, rejected, used = await contrastive(task, teacher, self.config.contrastive, _tools(task))
+            return self._pair(task, chosen, rejected, used, {})
+        outcome = await sample_rank(task, teacher, self.config.sample_rank, self.scorer, _spec(task), _tools(task))
+        if isinstance(outcome, str):
+            return outcome
+        chosen, rejected, used, scores = outcome
+        return self._pair(task, chosen, rejected, used, {"scores": scores})
 
     def _pair(self, task: dict, chosen: Answer, rejected: Answer, used: list[Answer], extra: dict) -> dict:
         prompt = task["messages"]
@@ -292,15 +236,90 @@ class Generator:
         self.summary.prompt_tokens += prompt_tokens
         self.summary.completion_tokens += completion_tokens
         teacher = self.config.teacher
-        meta.update({
-            "task_id": task["id"], "format": task.get("format"), "domain": task.get("domain"),
-            "strategy": self.config.strategy, "teacher": teacher.model, "teacher_url": teacher.base_url,
-            "prompts_hash": self.prompts_hash, "sampling": {k: v for k, v in teacher.sampling().items() if v is not None},
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
-            "latency_s": round(max((a.latency for a in used), default=0.0), 3),
-            "cached": all(a.cached for a in used), **extra,
-        })
+        meta.update(
+            {
+                "task_id": task["id"],
+                "format": task.get("format"),
+                "domain": task.get("domain"),
+                "strategy": self.config.strategy,
+                "teacher": teacher.model,
+                "teacher_url": teacher.base_url,
+                "prompts_hash": self.prompts_hash,
+                "sampling": {k: v for k, v in teacher.sampling().items() if v is not None},
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+                "latency_s": round(max((a.latency for a in used), default=0.0), 3),
+                "cached": all(a.cached for a in used),
+                **extra,
+            }
+        )
         if (task.get("meta") or {}).get("reference"):
             meta["reference"] = task["meta"]["reference"]
-        return {"id": pair_id(prompt, [chosen.message], [rejected.message]), "prompt": prompt,
-                "chosen": [chosen.message], "rejected": [rejected.message], "meta": meta}
+        return {
+            "id": pair_id(prompt, [chosen.message], [rejected.message]),
+            "prompt": prompt,
+            "chosen": [chosen.message],
+            "rejected": [rejected.message],
+            "meta": meta,
+        }
+
+
+def generate_file(
+    config: GenerateConfig,
+    tasks: Path,
+    out: Path,
+    *,
+    skip_invalid: bool = False,
+    ctx: StageContext | None = None,
+) -> dict[str, Any]:
+    """Pairs for the tasks in `tasks`, appended to `out` (resumed unless `ctx.resume` is false, which starts the
+    output over but keeps the answer cache); returns the summary. Unreadable task lines stop the run, or with
+    `skip_invalid` go to OUT.invalid.jsonl."""
+    ctx = ctx or StageContext()
+    out = Path(out)
+    check_distinct([tasks], {"--out": out})
+    with OutputLock(side_file(out, "lock", ""), f"output {out}"):
+        if not ctx.resume:
+            for path in (out, *(side_file(out, kind) for kind in ("skipped", "failures", "torn"))):
+                path.unlink(missing_ok=True)
+        invalid = InvalidLines(side_file(out, "invalid")) if skip_invalid else None
+        rows = read_tasks(tasks, invalid)
+        if invalid is not None:
+            invalid.flush()
+        if config.limit:
+            rows = rows[: config.limit]
+        with ctx.progress(f"generate ({config.strategy})", len(rows)) as advance:
+            summary = Generator(config, out, progress=advance).run(rows)
+    report = summary.as_dict()
+    if invalid is not None:
+        report["invalid_lines"] = len(invalid)
+    return report
+
+
+def raise_for_failures(report: dict[str, Any]) -> None:
+    """A run with tasks that failed after every retry ends with an error that says how to go on."""
+    if report["failed"]:
+        raise PrefkitError(
+            f"{report['failed']} of {report['tasks']} tasks failed after every retry; they are listed in "
+            f"{report['failures_file']} and the next run retries them"
+        )
+
+
+def _check(config: GenerateConfig, source: str) -> None:
+    if config.needs_teacher:
+        config.teacher.require(source)
+
+
+def _counts(report: dict[str, Any]) -> dict[str, Any]:
+    return {"pairs": report["pairs"] + report["already_done"] - report["skipped"], "skipped": report["skipped"]}
+
+
+STAGE = Stage(
+    "generate",
+    GenerateConfig,
+    generate_file,
+    inputs={"tasks": "tasks"},
+    outputs={"out": Output("pairs", "candidates.jsonl")},
+    check=_check,
+    counts=_counts,
+    verify=raise_for_failures,
+)

@@ -1,18 +1,145 @@
-"""Real agent trajectories -> tasks: one task per assistant turn, the context before it as `messages`
-and the real turn as `meta.reference`."""
+"""`prefkit tasks`: real agent trajectories -> tasks, one task per assistant turn, the context before it as
+`messages` and the real turn as `meta.reference`; then the selection a recipe's `tasks:` section makes
+(short contexts, one task per context, a seeded shuffle, a limit, a held-out share for evaluation)."""
 
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Literal
 
-from prefkit.errors import InputError
-from prefkit.jsonl import iter_jsonl
-from prefkit.records import content_hash
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from prefkit.config import ConfigPath
+from prefkit.errors import ConfigError, InputError
+from prefkit.jsonl import InvalidLines, iter_jsonl, write_jsonl
+from prefkit.outputs import check_distinct, side_file
+from prefkit.records import Task, content_hash, context_chars
+from prefkit.stage import Output, Stage, StageContext
 
 SOURCES = ("react", "alfworld-react", "agentbench", "messages")
+Source = Literal["react", "alfworld-react", "agentbench", "messages", "tasks"]
+
+
+class TasksConfig(BaseModel):
+    """Settings of `prefkit tasks` (the `tasks:` section of a recipe)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Source = Field(
+        description="Trajectory layout (react, alfworld-react, agentbench, messages; see `prefkit tasks --help`), "
+        "or `tasks` for a ready tasks JSONL."
+    )
+    path: list[ConfigPath] | None = Field(None, description="One or more trajectory (or task) files.")
+    max_prompt_chars: int | None = Field(None, ge=1, description="Leave out tasks whose context is longer.")
+    unique_contexts: bool = Field(True, description="Keep one task per distinct context.")
+    eval_share: float = Field(
+        0.2,
+        ge=0,
+        lt=1,
+        description="Share of tasks held out for evaluation, when held-out tasks are written (`--eval-out`; in a "
+        "recipe, when it has an eval: section). Held-out tasks are never trained on.",
+    )
+    limit: int | None = Field(None, ge=1, description="Use at most this many tasks (after shuffling).")
+    seed: int = Field(0, description="Shuffle seed.")
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, (str, Path)) else value
+
+
+def read_tasks(path: str | Path, invalid: InvalidLines | None = None) -> list[dict]:
+    """Tasks from JSONL; duplicate ids are an error naming both lines."""
+    tasks, first_line = [], {}
+    for line, row in iter_jsonl(path, Task, invalid=invalid):
+        if row["id"] in first_line:
+            raise InputError(
+                f"duplicate task id {row['id']!r} (first on line {first_line[row['id']]}); ids must be unique",
+                str(path),
+                line,
+            )
+        first_line[row["id"]] = line
+        tasks.append(row)
+    return tasks
+
+
+def select_tasks(config: TasksConfig, held_out: bool, invalid: InvalidLines | None = None) -> tuple[list, list]:
+    """(tasks, held-out tasks) as the config selects them from its files."""
+    tasks: list[dict] = []
+    for item in config.path:
+        tasks.extend(read_tasks(item, invalid) if config.source == "tasks" else load_tasks(item, config.source))
+    if not tasks:
+        raise InputError(
+            f"no assistant turns found for source {config.source}; is that the right source?", str(config.path[0])
+        )
+    if config.max_prompt_chars:
+        tasks = [t for t in tasks if context_chars(t["messages"]) <= config.max_prompt_chars]
+    if config.unique_contexts:
+        seen: set[str] = set()
+        unique = []
+        for task in tasks:
+            key = content_hash(task["messages"])
+            if key not in seen:
+                seen.add(key)
+                unique.append(task)
+        tasks = unique
+    random.Random(config.seed).shuffle(tasks)
+    if config.limit:
+        tasks = tasks[: config.limit]
+    held = round(len(tasks) * config.eval_share) if held_out else 0
+    if len(tasks) - held < 1:
+        raise InputError("no tasks left after the task settings; loosen max_prompt_chars or limit", str(config.path[0]))
+    return tasks[held:], tasks[:held]
+
+
+def make_tasks(
+    config: TasksConfig,
+    out: Path,
+    eval_out: Path | None = None,
+    *,
+    skip_invalid: bool = False,
+    ctx: StageContext | None = None,
+) -> dict[str, Any]:
+    """Write the selected tasks to `out` (and the held-out share to `eval_out`); returns the counts."""
+    ctx = ctx or StageContext()
+    _check(config, ctx.source)
+    check_distinct(config.path, {"--out": out, "--eval-out": eval_out})
+    invalid = InvalidLines(side_file(out, "invalid")) if skip_invalid else None
+    tasks, held = select_tasks(config, eval_out is not None, invalid)
+    write_jsonl(out, tasks)
+    if eval_out is not None:
+        write_jsonl(eval_out, held)
+    report: dict[str, Any] = {"tasks": len(tasks), "held out": len(held)}
+    formats: dict[str, int] = {}
+    for task in tasks:
+        formats[str(task.get("format"))] = formats.get(str(task.get("format")), 0) + 1
+    report["formats"] = formats
+    if invalid is not None:
+        invalid.flush()
+        report["invalid lines"] = len(invalid)
+    return report
+
+
+def _check(config: TasksConfig, source: str) -> None:
+    if not config.path:
+        raise ConfigError(f"{source}: missing required setting 'tasks.path'")
+    for item in config.path:
+        if not Path(item).exists():
+            raise ConfigError(f"{source}: tasks file not found: {item}; check tasks.path")
+
+
+STAGE = Stage(
+    "tasks",
+    TasksConfig,
+    make_tasks,
+    inputs={},
+    outputs={"out": Output("tasks", "tasks.jsonl"), "eval_out": Output("eval-tasks", "eval-tasks.jsonl", True)},
+    check=_check,
+)
 
 SYSTEM_PROMPTS = {
     "react": (
@@ -28,7 +155,7 @@ SYSTEM_PROMPTS = {
         "I will ask you a question, then you should help me operate a MySQL database with SQL to answer the question.\n"
         "Explain the problem and your reasoning briefly, then choose to operate or to answer.\n"
         "To operate, write:\nAction: Operation\n```sql\nSELECT * FROM table WHERE condition;\n```\n"
-        "To answer, write:\nAction: Answer\nFinal Answer: [\"ANSWER1\", \"ANSWER2\", ...]\n"
+        'To answer, write:\nAction: Answer\nFinal Answer: ["ANSWER1", "ANSWER2", ...]\n'
         "Only one action a turn. Any other pattern fails immediately."
     ),
     "tool-call": "Interact with a household to solve a task by calling the take_action tool once per turn.",
@@ -118,7 +245,11 @@ def _react_messages(example: str) -> list[dict]:
             current["content"] += "\n" + line
     if not any(t["role"] == "assistant" and "Action" in t["content"] for t in turns):
         return []
-    return [{"role": "system", "content": SYSTEM_PROMPTS["react"]}, {"role": "user", "content": "\n".join(head).strip()}, *turns]
+    return [
+        {"role": "system", "content": SYSTEM_PROMPTS["react"]},
+        {"role": "user", "content": "\n".join(head).strip()},
+        *turns,
+    ]
 
 
 def _alfworld_react_tasks(path: Path, data: dict) -> Iterator[dict]:
@@ -139,9 +270,16 @@ def _alfworld_react_tasks(path: Path, data: dict) -> Iterator[dict]:
 
 
 def _agentbench_tasks(path: Path, data: dict) -> Iterator[dict]:
-    tools = [{"type": "function", "function": {
-        "name": "take_action", "description": "Take one action in the household environment.",
-        "parameters": {"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "take_action",
+                "description": "Take one action in the household environment.",
+                "parameters": {"type": "object", "properties": {"action": {"type": "string"}}, "required": ["action"]},
+            },
+        }
+    ]
     for name, episode in data.items():
         if not isinstance(episode, list):
             raise InputError(f"episode {name!r} is not a list of messages", str(path))
@@ -169,7 +307,9 @@ def _messages_tasks(path: Path) -> Iterator[dict]:
             raise InputError("expected a 'messages' list", str(path), line)
         messages = [_normalise(message, path) for message in messages]
         episode = str(row.get("id", f"l{line}"))
-        yield from _split(messages, row.get("format"), row.get("domain", "messages"), episode, dict(row.get("meta") or {}))
+        yield from _split(
+            messages, row.get("format"), row.get("domain", "messages"), episode, dict(row.get("meta") or {})
+        )
 
 
 def _dbbench_tasks(path: Path) -> Iterator[dict]:
@@ -184,11 +324,20 @@ def _dbbench_tasks(path: Path) -> Iterator[dict]:
             f"Table: {table.get('table_name', '')}; columns: {', '.join(columns)}"
         ).strip()
         messages = [{"role": "system", "content": SYSTEM_PROMPTS["dbbench"]}, {"role": "user", "content": question}]
-        sql = (row.get("sql") or {}).get("query") or (row["label"][0] if row.get("type") in (["INSERT"], ["UPDATE"], ["DELETE"]) else None)
+        sql = (row.get("sql") or {}).get("query") or (
+            row["label"][0] if row.get("type") in (["INSERT"], ["UPDATE"], ["DELETE"]) else None
+        )
         meta = {"source": path.name, "label": row.get("label"), "type": row.get("type")}
         if sql:
-            reference = f"Thought: I will query the table to find the answer.\nAction: Operation\n```sql\n{sql.strip()}\n```"
+            reference = (
+                f"Thought: I will query the table to find the answer.\nAction: Operation\n```sql\n{sql.strip()}\n```"
+            )
             meta["reference"] = {"role": "assistant", "content": reference}
             meta["reference_source"] = "gold_sql"
-        yield {"id": f"dbbench-l{line}-{content_hash(messages, length=8)}", "messages": messages, "format": "react",
-               "domain": "dbbench", "meta": meta}
+        yield {
+            "id": f"dbbench-l{line}-{content_hash(messages, length=8)}",
+            "messages": messages,
+            "format": "react",
+            "domain": "dbbench",
+            "meta": meta,
+        }

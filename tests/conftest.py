@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from prefkit.review.serve import server_env_dir
 from prefkit.strategies.corrupt import corrupt_pair
-from prefkit.trajectories import load_tasks
+from prefkit.tasks import load_tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("PREFKIT_CORPUS", ROOT.parent / "shared" / "corpus"))
@@ -23,6 +24,27 @@ CORPUS_FILES = [
     ("agentbench/alfworld_multiturn_new.json", "agentbench"),
     ("agentbench/dbbench_dev.jsonl", "agentbench"),
 ]
+
+
+# The Argilla server's virtual environment is a build cache for the machine, not anybody's data: every test
+# keeps using the one already built (it takes a minute to build) whatever HOME it gets.
+ARGILLA_VENV = os.environ.get("PREFKIT_ARGILLA_VENV") or str(server_env_dir())
+
+
+@pytest.fixture(autouse=True)
+def private_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own HOME and XDG folders and no credentials from the developer's environment, so a
+    developer's own Argilla server or API key can never reach a test (simonw/llm's `env_setup`)."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("PREFKIT_ARGILLA_VENV", ARGILLA_VENV)
+    monkeypatch.delenv("PREFKIT_ARGILLA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(name, str(home / name.lower()))
+    for name in list(os.environ):
+        if name.startswith("ARGILLA_") or name == "OPENAI_API_KEY":
+            monkeypatch.delenv(name)
+    return home
 
 
 @pytest.fixture(scope="session")
@@ -50,4 +72,9 @@ def corpus_pairs(corpus_tasks) -> list[dict]:
 
 def swapped(pair: dict) -> dict:
     """The same pair with chosen and rejected exchanged (and a fresh id)."""
-    return {"prompt": pair["prompt"], "chosen": pair["rejected"], "rejected": pair["chosen"], "meta": dict(pair["meta"])}
+    return {
+        "prompt": pair["prompt"],
+        "chosen": pair["rejected"],
+        "rejected": pair["chosen"],
+        "meta": dict(pair["meta"]),
+    }

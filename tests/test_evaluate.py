@@ -26,9 +26,24 @@ def test_remote_model_through_the_openai_client(tmp_path, eval_tasks):
         return "go to cabinet 1" if good else "Certainly! I'd be happy to help. Let me look around."
 
     with StandinServer(Behaviour(models=("good", "chatty"), responder=responder)) as server:
-        result = CliRunner().invoke(cli, ["eval", "--model", f"openai:chatty@{server.url}", "--model",
-                                          f"openai:good@{server.url}", "--tasks", str(eval_tasks), "--format",
-                                          "alfworld", "--out", str(tmp_path / "rep"), "--json", "-q"])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "eval",
+                "--model",
+                f"openai:chatty@{server.url}",
+                "--model",
+                f"openai:good@{server.url}",
+                "--tasks",
+                str(eval_tasks),
+                "--format",
+                "alfworld",
+                "--out",
+                str(tmp_path / "rep"),
+                "--json",
+                "-q",
+            ],
+        )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["models"]["chatty"]["format_valid"]["mean"] == 0.0
@@ -41,6 +56,8 @@ def test_remote_model_through_the_openai_client(tmp_path, eval_tasks):
     turns = [json.loads(line) for line in (tmp_path / "rep" / "turns-good.jsonl").read_text().splitlines()]
     assert len(turns) == 12 and turns[0]["turn"]["content"] == "go to cabinet 1"
     assert "format-valid rate" in (tmp_path / "rep" / "report.md").read_text()
+    # No --temperature or --max-new-tokens: the defaults are EvalConfig's, the same a recipe's eval: section has.
+    assert {(body["temperature"], body["max_tokens"]) for body in server.stats.bodies} == {(0.0, 96)}
 
 
 def test_local_checkpoint_and_adapter_dir(tmp_path, eval_tasks):
@@ -49,16 +66,43 @@ def test_local_checkpoint_and_adapter_dir(tmp_path, eval_tasks):
     from prefkit.train.tiny import build_tiny_model, texts_of_pairs
     from tests.train.conftest import PAIRS, write_config
 
-    model = build_tiny_model(tmp_path / "m", texts_of_pairs(read_jsonl(PAIRS)), hidden_size=32, heads=2, kv_heads=1,
-                             intermediate_size=64, vocab_size=600)
+    model = build_tiny_model(
+        tmp_path / "m",
+        texts_of_pairs(read_jsonl(PAIRS)),
+        hidden_size=32,
+        heads=2,
+        kv_heads=1,
+        intermediate_size=64,
+        vocab_size=600,
+    )
     pairs = tmp_path / "p.jsonl"
     pairs.write_text("".join(line + "\n" for line in PAIRS.read_text().splitlines()[:16]))
-    config = write_config(tmp_path / "c.yaml", model, pairs, tmp_path / "adapter", eval_split=0, max_steps=2,
-                          max_length=1024)
+    config = write_config(
+        tmp_path / "c.yaml", model, pairs, tmp_path / "adapter", eval_split=0, max_steps=2, max_length=1024
+    )
     assert CliRunner().invoke(cli, ["dpo", "--config", str(config), "-q"]).exit_code == 0
-    result = CliRunner().invoke(cli, ["eval", "--model", f"base={model}", "--model", f"tuned={tmp_path / 'adapter'}",
-                                      "--tasks", str(eval_tasks), "--format", "alfworld", "--out", str(tmp_path / "r"),
-                                      "--max-new-tokens", "8", "--temperature", "1.0", "--json", "-q"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "eval",
+            "--model",
+            f"base={model}",
+            "--model",
+            f"tuned={tmp_path / 'adapter'}",
+            "--tasks",
+            str(eval_tasks),
+            "--format",
+            "alfworld",
+            "--out",
+            str(tmp_path / "r"),
+            "--max-new-tokens",
+            "8",
+            "--temperature",
+            "1.0",
+            "--json",
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert set(report["models"]) == {"base", "tuned"} and report["tasks"] == 12
@@ -73,8 +117,16 @@ def test_model_spec_parsing():
 
 
 def test_bootstrap_intervals_and_paired_difference():
-    a = [{"format_valid": float(i % 2), "filler": 0.0, "thought_tokens": 3.0, "repeated_action": 0.0,
-          "reference_agreement": None} for i in range(200)]
+    a = [
+        {
+            "format_valid": float(i % 2),
+            "filler": 0.0,
+            "thought_tokens": 3.0,
+            "repeated_action": 0.0,
+            "reference_agreement": None,
+        }
+        for i in range(200)
+    ]
     b = [dict(row, format_valid=1.0) for row in a]
     report = summarise({"a": a, "b": b}, resamples=500)
     valid = report["models"]["a"]["format_valid"]
@@ -86,10 +138,25 @@ def test_bootstrap_intervals_and_paired_difference():
 
 def test_bad_model_arguments_are_one_line_errors(tmp_path, eval_tasks):
     pytest.importorskip("transformers")
-    for model, message in ((str(tmp_path / "missing"), "model path not found"),
-                           (str(tmp_path), "not a model checkpoint or adapter folder"),
-                           ("openai:only-a-name", "expected openai:MODEL@BASE_URL")):
-        result = CliRunner().invoke(cli, ["eval", "--model", f"m={model}", "--tasks", str(eval_tasks), "--format",
-                                          "alfworld", "--out", str(tmp_path / "r"), "-q"])
+    for model, message in (
+        (str(tmp_path / "missing"), "model path not found"),
+        (str(tmp_path), "not a model checkpoint or adapter folder"),
+        ("openai:only-a-name", "expected openai:MODEL@BASE_URL"),
+    ):
+        result = CliRunner().invoke(
+            cli,
+            [
+                "eval",
+                "--model",
+                f"m={model}",
+                "--tasks",
+                str(eval_tasks),
+                "--format",
+                "alfworld",
+                "--out",
+                str(tmp_path / "r"),
+                "-q",
+            ],
+        )
         assert result.exit_code == 2, result.output
         assert message in result.stderr and result.stderr.strip().count("\n") == 0

@@ -29,3 +29,25 @@ def test_teacher_recipes_require_url_and_model(tmp_path, name):
     )
     assert result.returncode == 2
     assert f"pipelines/{name}.yaml: missing required setting 'teacher.base_url'" in result.stderr
+
+
+def test_loading_a_recipe_or_the_help_imports_no_teacher_or_training_internals():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from prefkit.cli import cli; from prefkit.recipe import Recipe; "
+        f"Recipe.from_yaml({str(ROOT / 'pipelines' / 'quickstart.yaml')!r}); "
+        "from click.testing import CliRunner; CliRunner().invoke(cli, ['--help']); "
+        "print(sorted(m for m in ('openai', 'torch', 'transformers', 'trl', 'peft', 'argilla', 'sklearn') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_shipped_recipes_name_their_files_relative_to_their_own_folder():
+    recipe = Recipe.from_yaml(ROOT / "pipelines" / "quickstart.yaml")
+    assert all(path.resolve().is_file() for path in recipe.tasks.path)
+    assert recipe.dpo.extends.resolve() == (ROOT / "configs" / "dpo" / "quickstart.yaml").resolve()

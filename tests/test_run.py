@@ -8,7 +8,7 @@ import yaml
 from click.testing import CliRunner
 
 from prefkit.cli import cli
-from prefkit.errors import PrefkitError
+from prefkit.errors import ConfigError, PrefkitError
 from prefkit.recipe import Recipe
 from prefkit.run import Runner
 
@@ -17,8 +17,13 @@ CORPUS = ROOT / "data" / "corpus" / "react" / "alfworld.json"
 
 
 def recipe(tmp_path, **changes):
-    data = {"name": "t", "tasks": {"source": "alfworld-react", "path": str(CORPUS), "limit": 60, "eval_share": 0.0},
-            "generate": {"strategy": "corrupt"}, "filter": {}, "review": {"mode": "auto"}}
+    data = {
+        "name": "t",
+        "tasks": {"source": "alfworld-react", "path": str(CORPUS), "limit": 60, "eval_share": 0.0},
+        "generate": {"strategy": "corrupt"},
+        "filter": {},
+        "review": {"mode": "auto"},
+    }
     for key, value in changes.items():
         data[key] = value
     path = tmp_path / "recipe.yaml"
@@ -95,8 +100,14 @@ def test_tui_review_stage_resumes_until_every_pair_is_decided(tmp_path, monkeypa
 
     import rich.console
 
-    path, run_dir = recipe(tmp_path, review={"mode": "tui"}, tasks={"source": "alfworld-react", "path": str(CORPUS),
-                                                                    "limit": 3, "eval_share": 0.0}), tmp_path / "run"
+    path, run_dir = (
+        recipe(
+            tmp_path,
+            review={"mode": "tui"},
+            tasks={"source": "alfworld-react", "path": str(CORPUS), "limit": 3, "eval_share": 0.0},
+        ),
+        tmp_path / "run",
+    )
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     keys = iter(["a", "q"])
     monkeypatch.setattr(rich.console.Console, "input", lambda self, prompt="": next(keys, "q"))
@@ -107,3 +118,97 @@ def test_tui_review_stage_resumes_until_every_pair_is_decided(tmp_path, monkeypa
     assert results["review"].status == "done" and results["review"].counts["pairs"] == 3
     rows = [json.loads(line) for line in (run_dir / "reviewed.jsonl").read_text().splitlines()]
     assert all(row["meta"]["review"]["mode"] == "tui" for row in rows)
+
+
+def test_a_filter_without_a_stage_that_writes_pairs_is_an_error_naming_what_to_add(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({"tasks": {"source": "alfworld-react", "path": str(CORPUS)}, "filter": {}}))
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["run", str(path), "--run-dir", str(run_dir)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {path}: the filter stage reads pairs, which no earlier stage of this recipe writes "
+        "(add a generate: section)"
+    )
+    assert not run_dir.exists()
+
+
+def test_the_run_and_the_command_call_the_same_stage_functions():
+    from prefkit.evaluate import evaluate_file
+    from prefkit.filters.pipeline import filter_file
+    from prefkit.generate import generate_file
+    from prefkit.review.stage import review_pairs
+    from prefkit.run import STAGES, stage_named
+    from prefkit.tasks import make_tasks
+    from prefkit.train.demo_model import demo_model_stage
+    from prefkit.train.dpo import dpo_stage
+
+    functions = [make_tasks, generate_file, filter_file, review_pairs, demo_model_stage, dpo_stage, evaluate_file]
+    assert [stage_named(name).function for name in STAGES] == functions
+    assert [stage_named(name).config for name in STAGES] == [
+        Recipe.model_fields[name].annotation.__args__[0] for name in STAGES
+    ]
+
+
+def test_the_run_filter_validates_pairs_as_prefkit_filter_does(tmp_path):
+    from prefkit.errors import InputError
+    from prefkit.filters.pipeline import FilterConfig
+    from prefkit.run import stage_named
+
+    pairs = tmp_path / "candidates.jsonl"
+    pairs.write_text('{"prompt": [{"role": "user", "content": "hi"}], "chosen": [], "rejected": []}\n')
+    with pytest.raises(InputError, match="candidates.jsonl:1: chosen: List should have at least 1 item"):
+        stage_named("filter").function(FilterConfig(), pairs, tmp_path / "curated.jsonl")
+    result = CliRunner().invoke(cli, ["filter", str(pairs), "--out", str(tmp_path / "k.jsonl")])
+    assert result.exit_code == 2 and "candidates.jsonl:1: chosen: List should have at least 1 item" in result.stderr
+
+
+def test_dpo_trains_on_the_reviewed_pairs_when_there_is_a_review_and_on_the_curated_ones_otherwise(tmp_path):
+    base = {"tasks": {"source": "alfworld-react", "path": str(CORPUS)}, "generate": {"strategy": "corrupt"},
+            "filter": {}, "dpo": {"model": "some/base"}}  # fmt: skip
+    for review, expected in (({"mode": "auto"}, "reviewed.jsonl"), (None, "curated.jsonl")):
+        data = dict(base, **({"review": review} if review else {}))
+        path = tmp_path / "recipe.yaml"
+        path.write_text(yaml.safe_dump(data))
+        steps = {s.stage.name: s for s in Runner(Recipe.from_yaml(path), path, tmp_path / "run").plan()}
+        assert steps["dpo"].inputs == {"dataset": tmp_path / "run" / expected}
+        assert steps["dpo"].outputs == {"output_dir": tmp_path / "run" / "adapter"}
+
+
+def test_a_demo_model_stage_is_the_base_model_dpo_trains(tmp_path):
+    data = {"tasks": {"source": "alfworld-react", "path": str(CORPUS)}, "generate": {"strategy": "corrupt"},
+            "demo_model": {}, "dpo": {}}  # fmt: skip
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data))
+    steps = {s.stage.name: s for s in Runner(Recipe.from_yaml(path), path, tmp_path / "run").plan()}
+    assert steps["dpo"].inputs["model"] == tmp_path / "run" / "demo-model"
+    path.write_text(yaml.safe_dump({**data, "demo_model": None}))
+    with pytest.raises(ConfigError, match="missing required setting 'dpo.model'"):
+        Runner(Recipe.from_yaml(path), path, tmp_path / "run").plan()
+
+
+def test_relative_paths_in_a_recipe_are_relative_to_its_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "recipes" / "mine"
+    folder.mkdir(parents=True)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "alfworld.json").write_bytes(CORPUS.read_bytes())
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump({"tasks": {"source": "alfworld-react", "path": "../../data/alfworld.json",
+                                              "limit": 5}}))  # fmt: skip
+    monkeypatch.chdir(tmp_path / "recipes")  # anywhere but the recipe's folder
+    recipe = Recipe.from_yaml(path)
+    assert recipe.tasks.path == [folder / "../../data/alfworld.json"]
+    results = {r.stage: r for r in Runner(recipe, path, tmp_path / "run", quiet=True).run()}
+    assert results["tasks"].counts["tasks"] == 5
+
+
+def test_eval_has_one_set_of_defaults_for_the_command_and_a_recipe(tmp_path):
+    from prefkit.evaluate import EvalConfig
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({"eval": {"format": "alfworld"}}))
+    section = Recipe.from_yaml(path).eval
+    assert section == EvalConfig(format="alfworld")
+    assert (section.temperature, section.max_new_tokens) == (0.0, 96)
+    help_text = CliRunner().invoke(cli, ["eval", "--help"]).output
+    assert "[default: 0.0]" in help_text and "[default: 96]" in help_text

@@ -22,14 +22,17 @@ def test_corpus_files_become_tasks(tmp_path, name, source):
 
 
 def test_alfworld_turn_contexts_grow_by_one_step():
-    from prefkit.trajectories import load_tasks
+    from prefkit.tasks import load_tasks
 
-    tasks = [t for t in load_tasks(CORPUS / "react/alfworld.json", "alfworld-react") if t["meta"]["episode"] == "react_put_0"]
+    tasks = [
+        t for t in load_tasks(CORPUS / "react/alfworld.json", "alfworld-react") if t["meta"]["episode"] == "react_put_0"
+    ]
     assert tasks[0]["meta"]["reference"]["content"].startswith("think: First I need to find a spraybottle")
     assert tasks[1]["messages"][-2] == tasks[0]["meta"]["reference"]
 
 
 def test_wrong_source_for_file_is_a_clear_error(tmp_path):
-    result = CliRunner().invoke(cli, ["tasks", str(CORPUS / "react/fever.json"), "--from", "agentbench",
-                                      "--out", str(tmp_path / "t.jsonl")])
+    result = CliRunner().invoke(
+        cli, ["tasks", str(CORPUS / "react/fever.json"), "--from", "agentbench", "--out", str(tmp_path / "t.jsonl")]
+    )
     assert result.exit_code == 2 and "fever.json" in result.stderr

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from prefkit.config import ConfigPath
 from prefkit.filters.base import Filter, PairItem
 from prefkit.jsonl import iter_jsonl
 
@@ -18,8 +18,9 @@ class DecontaminationFilterConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    eval_sets: list[Path] = Field(
-        default_factory=list, description="JSONL files of tasks (`messages`) or pairs (`prompt`) to keep out of training."
+    eval_sets: list[ConfigPath] = Field(
+        default_factory=list,
+        description="JSONL files of tasks (`messages`) or pairs (`prompt`) to keep out of training.",
     )
     ngram_size: int = Field(8, ge=1, description="Words per n-gram.")
     max_overlap_ratio: float = Field(
@@ -29,7 +30,7 @@ class DecontaminationFilterConfig(BaseModel):
 
 def _ngrams(text: str, n: int) -> set[int]:
     words = _WORD.findall(text.lower())
-    return {hash(tuple(words[i:i + n])) for i in range(len(words) - n + 1)}
+    return {hash(tuple(words[i : i + n])) for i in range(len(words) - n + 1)}
 
 
 def _prompt_text(messages: list[dict]) -> str:
@@ -48,8 +49,9 @@ class DecontaminationFilter(Filter):
             for _, row in iter_jsonl(path):
                 messages = row.get("messages") or row.get("prompt") or []
                 if isinstance(messages, list):
-                    self.eval_ngrams |= _ngrams(_prompt_text([m for m in messages if isinstance(m, dict)]),
-                                                config.ngram_size)
+                    self.eval_ngrams |= _ngrams(
+                        _prompt_text([m for m in messages if isinstance(m, dict)]), config.ngram_size
+                    )
 
     def judge(self, item: PairItem) -> list[str]:
         """`decontamination.eval_overlap` when the prompt overlaps the eval sets too much."""

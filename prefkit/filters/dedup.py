@@ -9,7 +9,7 @@ is quadratic while LSH stays linear.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prefkit.records import turn_text
 
@@ -23,13 +23,22 @@ class DedupFilterConfig(BaseModel):
 
     enabled: bool = Field(True, description="Run near-duplicate removal.")
     threshold: float = Field(
-        0.8, gt=0, le=1,
+        0.8,
+        gt=0,
+        le=1,
         description="Estimated Jaccard similarity that the context, chosen AND rejected of two pairs must each reach.",
     )
     num_perm: int = Field(32, ge=8, description="MinHash permutations per part (context, chosen, rejected).")
     bands: int = Field(8, ge=1, description="LSH bands per part; num_perm must be a multiple of it.")
     shingle_size: int = Field(3, ge=1, description="Words per shingle.")
     context_messages: int = Field(2, ge=0, description="How many of the prompt's last non-system messages count.")
+
+    @model_validator(mode="after")
+    def _bands_divide_permutations(self) -> DedupFilterConfig:
+        if self.num_perm % self.bands:
+            raise ValueError(f"num_perm ({self.num_perm}) must be a multiple of bands ({self.bands})")
+        return self
+
     seed: int = Field(0, description="Seed of the hash permutations (results are deterministic for a seed).")
 
 
@@ -50,13 +59,18 @@ def find_duplicates(rows: list[dict], config: DedupFilterConfig) -> dict[int, in
     """
     if len(rows) < 2:
         return {}
-    if config.num_perm % config.bands:
-        raise ValueError("dedup.num_perm must be a multiple of dedup.bands")
     from sklearn.feature_extraction.text import HashingVectorizer
 
     vectorizer = HashingVectorizer(
-        n_features=1 << 26, analyzer="word", ngram_range=(config.shingle_size, config.shingle_size),
-        token_pattern=r"(?u)\b\w+\b", lowercase=False, alternate_sign=False, norm=None, binary=True, dtype=np.float32,
+        n_features=1 << 26,
+        analyzer="word",
+        ngram_range=(config.shingle_size, config.shingle_size),
+        token_pattern=r"(?u)\b\w+\b",
+        lowercase=False,
+        alternate_sign=False,
+        norm=None,
+        binary=True,
+        dtype=np.float32,
     )
     parts = list(zip(*(pair_parts(row, config.context_messages) for row in rows)))
     signatures = []
@@ -97,7 +111,7 @@ def _group(signatures: list[np.ndarray], config: DedupFilterConfig) -> dict[int,
     # Candidates share a band of chosen or of rejected; each is confirmed on all three parts.
     for part in (chosen, rejected):
         for band in range(config.bands):
-            block = np.ascontiguousarray(part[:, band * rows_per_band:(band + 1) * rows_per_band])
+            block = np.ascontiguousarray(part[:, band * rows_per_band : (band + 1) * rows_per_band])
             keys = block.view(np.dtype((np.void, block.dtype.itemsize * rows_per_band))).ravel()
             _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
             for member in np.flatnonzero(counts[inverse] > 1):

@@ -26,8 +26,11 @@ from prefkit.filters.format import FormatFilter, FormatFilterConfig
 from prefkit.filters.pair import PairFilter, PairFilterConfig
 from prefkit.filters.verbosity import VerbosityFilter, VerbosityFilterConfig
 from prefkit.formats import ActionSpec
-from prefkit.records import add_meta, ensure_pair_id
+from prefkit.jsonl import InvalidLines, read_jsonl, write_json, write_jsonl
+from prefkit.outputs import check_distinct, side_file
+from prefkit.records import Pair, add_meta, ensure_pair_id
 from prefkit.scoring import Scorer
+from prefkit.stage import Output, Stage, StageContext
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +40,24 @@ class FilterConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    force_format: str | None = Field(
+        None, description="Judge every pair in this format, whatever its meta.format says (`--format`)."
+    )
     format: FormatFilterConfig = Field(default_factory=FormatFilterConfig, description="Format validity and contrast.")
     formats: dict[str, ActionSpec] = Field(
-        default_factory=dict, description="Allowed actions and argument grammars per format name (a pair's own "
-                                          "`meta.action_spec` is laid over them).")
+        default_factory=dict,
+        description="Allowed actions and argument grammars per format name (a pair's own "
+        "`meta.action_spec` is laid over them).",
+    )
     verbosity: VerbosityFilterConfig = Field(default_factory=VerbosityFilterConfig, description="Verbosity rules.")
     pair: PairFilterConfig = Field(default_factory=PairFilterConfig, description="Pair structure rules.")
     dedup: DedupFilterConfig = Field(default_factory=DedupFilterConfig, description="Near-duplicate removal.")
     decontamination: DecontaminationFilterConfig = Field(
-        default_factory=DecontaminationFilterConfig, description="Overlap with evaluation sets.")
+        default_factory=DecontaminationFilterConfig, description="Overlap with evaluation sets."
+    )
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "FilterConfig":
+    def from_yaml(cls, path: str | Path) -> FilterConfig:
         """Load from a YAML file; an unknown key is an error naming it."""
         return validate_config(cls, read_yaml(path), str(path))
 
@@ -89,8 +98,12 @@ def build_filters(config: FilterConfig) -> list[Filter]:
     return filters
 
 
-def run_filters(rows: list[dict], config: FilterConfig, format_override: str | None = None,
-                progress: Callable[[int], None] | None = None) -> FilterResult:
+def run_filters(
+    rows: list[dict],
+    config: FilterConfig,
+    format_override: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> FilterResult:
     """Judge every pair with every rule filter, then deduplicate the survivors; rows are annotated in place
     under `meta.filter` (reasons, per-side scores) and no other key is touched."""
     scorer = Scorer(config.verbosity)
@@ -100,14 +113,20 @@ def run_filters(rows: list[dict], config: FilterConfig, format_override: str | N
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _run(rows, config, format_override, progress, scorer, filters)
+        return _run(rows, config, format_override or config.force_format, progress, scorer, filters)
     finally:
         if collecting:
             gc.enable()
 
 
-def _run(rows: list[dict], config: FilterConfig, format_override: str | None,
-         progress: Callable[[int], None] | None, scorer: Scorer, filters: list[Filter]) -> FilterResult:
+def _run(
+    rows: list[dict],
+    config: FilterConfig,
+    format_override: str | None,
+    progress: Callable[[int], None] | None,
+    scorer: Scorer,
+    filters: list[Filter],
+) -> FilterResult:
     seconds: dict[str, float] = {}
     items: list[PairItem] = []
     started = time.perf_counter()
@@ -165,3 +184,63 @@ def _annotation(item: PairItem) -> dict[str, Any]:
     if item.details:
         annotation.update(item.details)
     return annotation
+
+
+def filter_file(
+    config: FilterConfig,
+    pairs: Path,
+    out: Path,
+    dropped: Path | None = None,
+    report: Path | None = None,
+    *,
+    plots: Path | None = None,
+    skip_invalid: bool = False,
+    ctx: StageContext | None = None,
+) -> dict[str, Any]:
+    """Filter the pairs in `pairs`: kept ones to `out`, dropped ones (with reasons) to `dropped` [default
+    OUT.dropped.jsonl], the report to `report`; unreadable lines stop, or with `skip_invalid` go to
+    OUT.invalid.jsonl. Returns the report."""
+    ctx = ctx or StageContext()
+    dropped = dropped or side_file(out, "dropped")
+    check_distinct([pairs, *config.decontamination.eval_sets], {"--out": out, "--dropped": dropped, "--report": report})
+    invalid = InvalidLines(side_file(out, "invalid")) if skip_invalid else None
+    rows = read_jsonl(pairs, Pair, invalid=invalid)
+    with ctx.progress("filtering", len(rows)) as advance:
+        result = run_filters(rows, config, progress=advance)
+    write_jsonl(out, result.kept)
+    write_jsonl(dropped, result.dropped)
+    summary = {"input": str(pairs), "out": str(out), "dropped_file": str(dropped), **result.report()}
+    if invalid is not None:
+        invalid.flush()
+        summary["invalid_lines"] = len(invalid)
+        if len(invalid):
+            summary["invalid_file"] = str(invalid.path)
+    if plots:
+        from prefkit.filters.plots import write_plots
+
+        summary["plots"] = [str(p) for p in write_plots(result.kept + result.dropped, plots)]
+    if report:
+        write_json(report, summary)
+    return summary
+
+
+def _check(config: FilterConfig, source: str) -> None:
+    if config.force_format:
+        from prefkit.formats import get_parser
+
+        get_parser(config.force_format)
+
+
+STAGE = Stage(
+    "filter",
+    FilterConfig,
+    filter_file,
+    inputs={"pairs": "pairs"},
+    outputs={
+        "out": Output("pairs", "curated.jsonl"),
+        "dropped": Output("dropped-pairs", "curated.dropped.jsonl"),
+        "report": Output("report", "filter-report.json"),
+    },
+    check=_check,
+    counts=lambda report: {"kept": report["kept"], "dropped": report["dropped"]},
+)

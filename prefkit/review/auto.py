@@ -30,24 +30,37 @@ class RuleJudge:
         return rule_score(score, self.scorer.config)
 
 
-def auto_review(rows: list[dict], verbosity: VerbosityConfig | None = None) -> tuple[list[dict], dict[str, int]]:
-    """Keep pairs the rules prefer as given, swap those they prefer the other way, drop ties."""
+def auto_review(
+    rows: list[dict], verbosity: VerbosityConfig | None = None
+) -> tuple[list[dict], list[dict], dict[str, int]]:
+    """(kept, dropped, counts): pairs the rules prefer as given are kept, those they prefer the other way
+    swapped, ties dropped (each with its decision under `meta.review`)."""
     judge = RuleJudge(verbosity)
-    kept, counts = [], {"chosen": 0, "swapped": 0, "tie": 0}
+    kept, dropped, counts = [], [], {"chosen": 0, "swapped": 0, "tie": 0}
     for row in rows:
         chosen_score, rejected_score = judge.score(row, "chosen"), judge.score(row, "rejected")
         if chosen_score is None or rejected_score is None:
             counts["tie"] += 1
+            add_meta(row, "review", {"mode": "auto", "decision": "tie", "why": "unknown format"})
+            dropped.append(row)
             continue
         chosen, rejected = judge.value(chosen_score), judge.value(rejected_score)
         decision = "chosen" if chosen > rejected else ("swapped" if rejected > chosen else "tie")
         counts[decision] += 1
         if decision == "tie":
+            add_meta(row, "review", {"mode": "auto", "decision": "tie", "rule_scores": {"both": round(chosen, 3)}})
+            dropped.append(row)
             continue
         if decision == "swapped":
             row = {**row, "chosen": row["rejected"], "rejected": row["chosen"]}
-        add_meta(row, "review", {"mode": "auto", "decision": decision,
-                                 "rule_scores": {"chosen": round(max(chosen, rejected), 3),
-                                                 "rejected": round(min(chosen, rejected), 3)}})
+        add_meta(
+            row,
+            "review",
+            {
+                "mode": "auto",
+                "decision": decision,
+                "rule_scores": {"chosen": round(max(chosen, rejected), 3), "rejected": round(min(chosen, rejected), 3)},
+            },
+        )
         kept.append(row)
-    return kept, counts
+    return kept, dropped, counts

@@ -1,7 +1,7 @@
 """`prefkit review tui`: one person reviews pairs in the terminal, one at a time.
 
 The two answers are shown as A and B in an order drawn per pair (and recorded) to cancel position bias.
-Every key press is appended to OUT.decisions at once, and OUT is rewritten atomically after each answer,
+Every key press is appended to OUT.decisions.jsonl at once, and OUT is rewritten atomically after each answer,
 so quitting, a crash or Ctrl-C loses nothing and the next start resumes at the first undecided pair.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 from prefkit.appendlog import AppendLog
 from prefkit.jsonl import write_jsonl
+from prefkit.outputs import side_file
 from prefkit.records import add_meta, turn_text
 from prefkit.review.aggregate import Answer, apply_decision
 
@@ -41,26 +42,44 @@ def replay(entries: list[dict]) -> dict[str, dict]:
     return decisions
 
 
-def reviewed_rows(rows: list[dict], decisions: dict[str, dict]) -> list[dict]:
-    """Pairs as the reviewer decided (see `aggregate.apply_decision`); skipped and undecided pairs are left
-    out. Every kept pair carries its decision under `meta.review`."""
-    out = []
+def decided_rows(rows: list[dict], decisions: dict[str, dict]) -> tuple[list[dict], list[dict]]:
+    """(kept, dropped) pairs as the reviewer decided (see `aggregate.apply_decision`): ties and both-bad
+    pairs are dropped, skipped and undecided ones left out of both. Each carries its decision under
+    `meta.review`."""
+    kept_rows, dropped_rows = [], []
     for row in rows:
         decision = decisions.get(row["id"])
         if not decision or decision["label"] not in LABELS:
             continue
         kept, record = apply_decision(row, decision["order"], [Answer("tui", LABELS[decision["label"]])])
+        review = {"mode": "tui", "label": record["label"], "order": record["order"], "decided_at": decision["at"]}
         if kept is not None:
-            add_meta(kept, "review", {"mode": "tui", "label": record["label"], "order": record["order"],
-                                      "swapped": record["swapped"], "decided_at": decision["at"]})
-            out.append(kept)
-    return out
+            add_meta(kept, "review", {**review, "swapped": record["swapped"]})
+            kept_rows.append(kept)
+        else:
+            dropped = dict(row, meta=dict(row.get("meta") or {}))
+            add_meta(dropped, "review", review)
+            dropped_rows.append(dropped)
+    return kept_rows, dropped_rows
 
 
-def review(rows: list[dict], out: Path, ask: Callable[[str], str], show: Callable[[Any], None],
-           seed: int = 0) -> dict[str, int]:
-    """Run the loop until every pair is decided or the reviewer quits; returns counts per label."""
-    log = AppendLog(out.with_name(out.name + ".decisions"), fsync=True)
+def reviewed_rows(rows: list[dict], decisions: dict[str, dict]) -> list[dict]:
+    """The kept pairs of `decided_rows`."""
+    return decided_rows(rows, decisions)[0]
+
+
+def review(
+    rows: list[dict],
+    out: Path,
+    ask: Callable[[str], str],
+    show: Callable[[Any], None],
+    seed: int = 0,
+    dropped: Path | None = None,
+) -> dict[str, int]:
+    """Run the loop until every pair is decided or the reviewer quits; returns counts per label. Kept pairs go
+    to `out`, ties and both-bad pairs to `dropped` [default OUT.dropped.jsonl]."""
+    dropped = dropped or side_file(out, "dropped")
+    log = AppendLog(side_file(out, "decisions"), fsync=True)
     entries = list(log.rows)
     decisions = replay(entries)
     try:
@@ -88,7 +107,9 @@ def review(rows: list[dict], out: Path, ask: Callable[[str], str], show: Callabl
             write_jsonl(out, reviewed_rows(rows, decisions))
     finally:
         log.close()
-    write_jsonl(out, reviewed_rows(rows, decisions))
+    kept, thrown = decided_rows(rows, decisions)
+    write_jsonl(out, kept)
+    write_jsonl(dropped, thrown)
     counts: dict[str, int] = {}
     for decision in decisions.values():
         counts[decision["label"]] = counts.get(decision["label"], 0) + 1
@@ -103,6 +124,8 @@ def _render(row: dict, order: str, number: int, total: int):
     first, second = (row["chosen"], row["rejected"]) if order == "chosen-first" else (row["rejected"], row["chosen"])
     context = [m for m in row["prompt"] if m.get("role") != "system"][-3:]
     prompt = Text("\n\n".join(f"{m['role']}: {(m.get('content') or '')[-600:]}" for m in context))
-    return Group(Panel(prompt, title=f"pair {number} of {total} — context (last messages)"),
-                 Panel(Text(turn_text(first)), title="A"), Panel(Text(turn_text(second)), title="B"))
-
+    return Group(
+        Panel(prompt, title=f"pair {number} of {total} — context (last messages)"),
+        Panel(Text(turn_text(first)), title="A"),
+        Panel(Text(turn_text(second)), title="B"),
+    )

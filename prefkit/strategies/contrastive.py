@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import BaseModel, ConfigDict, Field
 
 DISCIPLINED = (
@@ -22,7 +24,9 @@ class ContrastiveConfig(BaseModel):
 
     chosen_system: str = Field(DISCIPLINED, description="System prompt template for the chosen turn.")
     rejected_system: str = Field(UNDISCIPLINED, description="System prompt template for the rejected turn.")
-    rejected_temperature: float | None = Field(1.0, ge=0, le=2, description="Sampling temperature of the rejected turn.")
+    rejected_temperature: float | None = Field(
+        1.0, ge=0, le=2, description="Sampling temperature of the rejected turn."
+    )
 
 
 def with_system(messages: list[dict], template: str) -> list[dict]:
@@ -32,3 +36,16 @@ def with_system(messages: list[dict], template: str) -> list[dict]:
     else:
         system, rest = "", messages
     return [{"role": "system", "content": template.replace("{system}", system).strip()}, *rest]
+
+
+async def contrastive(task: dict, teacher, config: ContrastiveConfig, tools: list[dict] | None) -> tuple:
+    """(chosen answer, rejected answer, every answer used) for one task."""
+    chosen, rejected = await asyncio.gather(
+        teacher.complete(with_system(task["messages"], config.chosen_system), tools=tools),
+        teacher.complete(
+            with_system(task["messages"], config.rejected_system),
+            tools=tools,
+            sampling={"temperature": config.rejected_temperature},
+        ),
+    )
+    return chosen[0], rejected[0], [*chosen, *rejected]

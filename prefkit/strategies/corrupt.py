@@ -4,10 +4,24 @@ corruption of it; the corruption kind is recorded in `meta.corruption`."""
 from __future__ import annotations
 
 import random
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from prefkit.corruptions import KINDS, corrupt_any
 from prefkit.formats import ActionSpec
 from prefkit.records import pair_id
+
+
+class CorruptConfig(BaseModel):
+    """Settings of the teacher-free corrupt strategy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kinds: list[Literal[KINDS]] = Field(
+        default_factory=lambda: list(KINDS), description="Corruption kinds to draw from."
+    )
+    seed: int = Field(0, description="Seed; the same task always gets the same corruption for a seed.")
 
 
 def corrupt_pair(task: dict, rng: random.Random, kinds: tuple[str, ...] = KINDS) -> dict | None:
@@ -23,7 +37,19 @@ def corrupt_pair(task: dict, rng: random.Random, kinds: tuple[str, ...] = KINDS)
     kind, rejected = result
     prompt, chosen = task["messages"], [reference]
     pair_meta = {key: value for key, value in meta.items() if key != "reference"}
-    pair_meta.update({"task_id": task["id"], "format": task["format"], "domain": task.get("domain"),
-                      "strategy": "corrupt", "corruption": kind})
-    return {"id": pair_id(prompt, chosen, [rejected]), "prompt": prompt, "chosen": chosen, "rejected": [rejected],
-            "meta": pair_meta}
+    pair_meta.update(
+        {
+            "task_id": task["id"],
+            "format": task["format"],
+            "domain": task.get("domain"),
+            "strategy": "corrupt",
+            "corruption": kind,
+        }
+    )
+    return {
+        "id": pair_id(prompt, chosen, [rejected]),
+        "prompt": prompt,
+        "chosen": chosen,
+        "rejected": [rejected],
+        "meta": pair_meta,
+    }

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prefkit.scoring import TurnScore, VerbosityConfig
+from prefkit.formats import ActionSpec
+from prefkit.scoring import Scorer, TurnScore, VerbosityConfig, previous_assistant
+from prefkit.strategies.judge import judge_wins
 
-JUDGE_PROMPT = (
-    "You compare two candidate next turns of an agent. Prefer the one that follows the required action format, "
-    "takes one sensible action and has no chit-chat. Answer with exactly one letter: A or B.\n\n"
-    "Context (last message):\n{context}\n\nCandidate A:\n{a}\n\nCandidate B:\n{b}\n\nBetter candidate:"
-)
-
-RULE_WEIGHTS = {"format": 4.0, "filler": 1.0, "thought_budget": 0.02, "repetition": 1.0, "loop": 2.0,
-                "multiple_actions": 2.0, "trailing": 0.5}
+RULE_WEIGHTS = {
+    "format": 4.0,
+    "filler": 1.0,
+    "thought_budget": 0.02,
+    "repetition": 1.0,
+    "loop": 2.0,
+    "multiple_actions": 2.0,
+    "trailing": 0.5,
+}
 
 
 class SampleRankConfig(BaseModel):
@@ -35,7 +38,28 @@ def rule_score(score: TurnScore, config: VerbosityConfig) -> float:
     return -sum(RULE_WEIGHTS[rule] * value for rule, value in badness.items())
 
 
-def parse_verdict(text: str) -> str | None:
-    """'A' or 'B' from a judge answer, or None when it is neither."""
-    cleaned = (text or "").strip().strip(".*:").upper()
-    return cleaned[:1] if cleaned[:1] in ("A", "B") else None
+async def sample_rank(
+    task: dict, teacher, config: SampleRankConfig, scorer: Scorer, spec: ActionSpec, tools: list[dict] | None
+) -> tuple | str:
+    """(chosen answer, rejected answer, every answer used, scores) for one task, or the reason there is none."""
+    answers = await teacher.complete(task["messages"], n=config.n, tools=tools)
+    previous = previous_assistant(task["messages"])
+    format_name = task.get("format") or "react"
+    scored = [scorer.score(format_name, answer.message, spec, previous) for answer in answers]
+    points = [rule_score(score, scorer.config) for score in scored]
+    if config.judge:
+        wins = await judge_wins(task, answers, [s.parsed.valid for s in scored], teacher)
+        points = [p + config.judge_weight * w for p, w in zip(points, wins)]
+    valid = [i for i, score in enumerate(scored) if score.parsed.valid]
+    if not valid:
+        return "no valid sample"
+    best = max(valid, key=lambda i: (points[i], -i))
+    worst = min(range(len(answers)), key=lambda i: (points[i], i))
+    if best == worst or points[best] - points[worst] < config.min_margin:
+        return "below margin"
+    scores = {
+        "chosen": round(points[best], 3),
+        "rejected": round(points[worst], 3),
+        "samples": [round(p, 3) for p in points],
+    }
+    return answers[best], answers[worst], answers, scores

@@ -1,16 +1,21 @@
-"""The `prefkit dpo` config: prefkit's own settings plus any TRL `DPOConfig` field, validated as a whole
-before a model or dataset is touched."""
+"""The `prefkit dpo` config: prefkit's own keys (model, data, split, data checks, LoRA, 4-bit, chat template);
+every other key is a setting of the installed TRL's `DPOConfig` and goes to it unchanged, and every `lora:`
+key goes to `peft.LoraConfig`. Both are checked by name against the installed libraries (with a closest-match
+hint) before a model or dataset is touched."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from prefkit.config import read_yaml, validate_config
+from prefkit.config import ConfigPath, read_yaml, validate_config
 from prefkit.errors import ConfigError
 
 # Keys TRL's DPOConfig used to have; a config that still uses them gets told what replaced them.
@@ -23,18 +28,34 @@ REMOVED_TRL_KEYS = {
     "ref_adapter_name": "removed from TRL's DPOConfig in 0.29",
 }
 
+# prefkit's starting values for TRL settings a config leaves out: TRL's own (learning rate 1e-6, a save
+# every 500 steps, every tracker on) suit neither a CPU nor a first run. Anything else is TRL's default.
+TRL_DEFAULTS: dict[str, Any] = {
+    "beta": 0.1,
+    "loss_type": ["sigmoid"],
+    "max_length": 1024,
+    "truncation_mode": "keep_start",
+    "learning_rate": 5e-5,
+    "lr_scheduler_type": "cosine",
+    "num_train_epochs": 1.0,
+    "per_device_train_batch_size": 4,
+    "per_device_eval_batch_size": 8,
+    "seed": 42,
+    "report_to": ["none"],
+    "save_steps": 50,
+    "save_total_limit": 2,
+    "logging_steps": 5,
+}
 
-class LoraSettings(BaseModel):
-    """The LoRA adapter (peft.LoraConfig)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    r: int = Field(16, ge=1, description="Rank of the update matrices.")
-    alpha: int = Field(32, ge=1, description="Scaling (lora_alpha).")
-    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA path.")
-    target_modules: list[str] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
-        description="Modules that get adapters (default: the attention projections).")
+# prefkit's LoRA: rank 16 on the attention projections. `alpha` and `dropout` are accepted for
+# peft's `lora_alpha` and `lora_dropout`.
+LORA_DEFAULTS: dict[str, Any] = {
+    "r": 16,
+    "lora_alpha": 32,
+    "lora_dropout": 0.05,
+    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+}
+LORA_ALIASES = {"alpha": "lora_alpha", "dropout": "lora_dropout"}
 
 
 class TinyModelSettings(BaseModel):
@@ -42,7 +63,7 @@ class TinyModelSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    texts_from: Path = Field(description="Pairs or tasks JSONL whose texts train the BPE tokenizer.")
+    texts_from: ConfigPath = Field(description="Pairs or tasks JSONL whose texts train the BPE tokenizer.")
     hidden_size: int = Field(64, ge=8, description="Hidden size.")
     layers: int = Field(2, ge=1, description="Decoder layers.")
     heads: int = Field(4, ge=1, description="Attention heads.")
@@ -52,79 +73,197 @@ class TinyModelSettings(BaseModel):
     seed: int = Field(0, description="Seed of the random weights.")
 
 
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = (
+            _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
+    return merged
+
+
 class DPOStageConfig(BaseModel):
-    """Settings of `prefkit dpo`. Keys not listed here go to TRL's DPOConfig unchanged."""
+    """Settings of `prefkit dpo` (the `dpo:` section of a recipe). Keys not listed here are TRL `DPOConfig`
+    settings, passed through unchanged (see TRL_DEFAULTS for the values prefkit starts from)."""
 
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field(description="Base model: a local path or a hub id already in the local cache.")
-    dataset: list[Path] = Field(description="Pairs: JSONL files from earlier stages, or a `datasets` directory.")
-    eval_dataset: list[Path] | None = Field(None, description="Held-out pairs; default: a split of `dataset`.")
-    eval_split: float = Field(0.1, ge=0, lt=1, description="Share held out when no eval_dataset (stratified by meta.domain).")
-    output_dir: Path = Field(description="Where checkpoints, the adapter and training_summary.json go.")
-    beta: float = Field(0.1, gt=0, description="DPO beta: how far the policy may move from the reference.")
-    loss_type: list[str] = Field(default_factory=lambda: ["sigmoid"], description="TRL loss types, e.g. [sigmoid, sft].")
-    loss_weights: list[float] | None = Field(None, description="Weights of the loss types.")
-    max_length: int | None = Field(1024, ge=8, description="Most tokens of prompt + completion (TRL truncates beyond).")
-    truncation_mode: Literal["keep_start", "keep_end"] = Field("keep_start", description="Which end TRL keeps.")
-    max_truncated_share: float = Field(
-        0.05, ge=0, le=1, description="Most share of pairs that may be unusable at max_length (prompt fills it, or "
-                                      "chosen would be cut); those pairs are left out, above this share it is an error.")
-    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate.")
-    lr_scheduler_type: str = Field("cosine", description="Learning-rate schedule.")
-    warmup_steps: float = Field(0, ge=0, description="Warm-up optimizer steps, or a share of all steps when below 1.")
-    num_train_epochs: float = Field(1.0, gt=0, description="Epochs (ignored when max_steps > 0).")
-    max_steps: int = Field(-1, description="Optimizer steps; -1 means use epochs.")
-    per_device_train_batch_size: int = Field(4, ge=1, description="Pairs per device per step.")
-    per_device_eval_batch_size: int = Field(8, ge=1, description="Pairs per device per eval step.")
-    gradient_accumulation_steps: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
-    lora: LoraSettings = Field(default_factory=LoraSettings, description="LoRA adapter settings.")
-    load_in_4bit: bool = Field(False, description="Load the base in 4 bits (bitsandbytes; needs a CUDA GPU).")
-    precompute_ref_log_probs: bool = Field(False, description="Compute reference log-probs once before training.")
-    seed: int = Field(42, description="Random seed.")
-    report_to: list[str] = Field(default_factory=lambda: ["none"], description="Trackers (none, wandb, tensorboard...).")
-    save_steps: int = Field(50, ge=1, description="Checkpoint every N optimizer steps.")
-    save_total_limit: int | None = Field(2, ge=1, description="Checkpoints kept.")
-    logging_steps: int = Field(5, ge=1, description="Log metrics every N steps.")
-    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N steps (default: at the end of each epoch).")
-    chat_template: str | None = Field(None, description="Jinja chat template, or a path to one, when the tokenizer has none.")
-    chat_template_kwargs: dict[str, Any] = Field(
-        default_factory=dict, description="Passed to the chat template, e.g. {enable_thinking: false} for Qwen3.")
+    extends: ConfigPath | None = Field(
+        None, description="A dpo config file (configs/dpo/*.yaml) whose settings these start from; keys here win."
+    )
+    model: str | None = Field(
+        None,
+        description="Base model: a local path or a hub id already in the local cache (in a recipe with a "
+        "demo_model: section, the demo model).",
+    )
     tiny_model: TinyModelSettings | None = Field(None, description="Build a tiny random model at `model` if missing.")
+    dataset: list[ConfigPath] | None = Field(
+        None, description="Pairs: JSONL files from earlier stages, or a `datasets` directory (a run: its pairs)."
+    )
+    eval_dataset: list[ConfigPath] | None = Field(None, description="Held-out pairs; default: a split of `dataset`.")
+    eval_split: float = Field(
+        0.1, ge=0, lt=1, description="Share held out when no eval_dataset (stratified by meta.domain)."
+    )
+    output_dir: ConfigPath | None = Field(
+        None, description="Where checkpoints, the adapter and training_summary.json go (a run: RUN_DIR/adapter)."
+    )
+    max_truncated_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Most share of pairs that may be unusable at max_length (prompt fills it, or chosen would be "
+        "cut); those pairs are left out, above this share it is an error.",
+    )
+    lora: dict[str, Any] = Field(
+        default_factory=dict,
+        description="peft.LoraConfig settings (r, lora_alpha or alpha, lora_dropout or dropout, target_modules, "
+        "use_dora, use_rslora, bias, modules_to_save, ...); prefkit starts from LORA_DEFAULTS.",
+    )
+    load_in_4bit: bool = Field(False, description="Load the base in 4 bits (bitsandbytes; needs a CUDA GPU).")
+    chat_template: str | None = Field(
+        None, description="Jinja chat template, or a path to one, when the tokenizer has none."
+    )
+    chat_template_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Passed to the chat template, e.g. {enable_thinking: false} for Qwen3."
+    )
 
-    @field_validator("dataset", "eval_dataset", "loss_type", "report_to", mode="before")
+    @model_validator(mode="before")
+    @classmethod
+    def _extend(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or not data.get("extends"):
+            return data
+        base = (info.context or {}).get("base_dir")
+        path = Path(data["extends"])
+        path = Path(base) / path if base is not None and not path.is_absolute() else path
+        return _merge(read_yaml(path), data)
+
+    @field_validator("dataset", "eval_dataset", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return [value] if isinstance(value, (str, Path)) else value
 
     @property
-    def trl_extras(self) -> dict[str, Any]:
-        """Keys passed through to TRL's DPOConfig."""
-        return dict(self.model_extra or {})
+    def trl_settings(self) -> dict[str, Any]:
+        """The TRL DPOConfig settings: prefkit's starting values overlaid with the config's own."""
+        extras = dict(self.model_extra or {})
+        for key in ("loss_type", "report_to"):
+            if isinstance(extras.get(key), str):
+                extras[key] = [extras[key]]
+        return {**TRL_DEFAULTS, **extras}
+
+    def trl(self, key: str) -> Any:
+        """One TRL setting as training will use it (the config's, prefkit's start value, or TRL's default)."""
+        settings = self.trl_settings
+        return settings[key] if key in settings else trl_defaults().get(key)
+
+    @property
+    def lora_settings(self) -> dict[str, Any]:
+        """peft.LoraConfig keyword arguments: LORA_DEFAULTS overlaid with `lora:` (short names translated)."""
+        return {**LORA_DEFAULTS, **{LORA_ALIASES.get(key, key): value for key, value in self.lora.items()}}
+
+
+@functools.cache
+def trl_defaults() -> dict[str, Any]:
+    """Field names and defaults of the installed TRL's DPOConfig."""
+    from trl import DPOConfig
+
+    out = {}
+    for item in dataclasses.fields(DPOConfig):
+        if item.default is not dataclasses.MISSING:
+            out[item.name] = item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            out[item.name] = item.default_factory()
+        else:
+            out[item.name] = None
+    return out
 
 
 def dpo_config_fields() -> set[str]:
     """Field names of the installed TRL's DPOConfig."""
-    import dataclasses
+    return set(trl_defaults())
 
-    from trl import DPOConfig
 
-    return {field.name for field in dataclasses.fields(DPOConfig)}
+def lora_config_fields() -> set[str]:
+    """Field names of the installed peft's LoraConfig."""
+    from peft import LoraConfig
+
+    return {item.name for item in dataclasses.fields(LoraConfig)}
 
 
 def trl_loss_types() -> set[str]:
     """The loss types the installed TRL documents for DPOConfig.loss_type (empty if it cannot tell)."""
-    import dataclasses
-    import re
-
     from trl import DPOConfig
 
     help_text = next(f for f in dataclasses.fields(DPOConfig) if f.name == "loss_type").metadata.get("help", "")
     return set(re.findall(r"`'([a-z_]+)'`", help_text))
 
 
-def load_dpo_config(path: str | Path | None, overrides: list[str] = (), output_dir: str | None = None) -> DPOStageConfig:
-    """Read the YAML, apply `--set key=value` overrides, validate every key (ours and TRL's)."""
+def _unknown(key: str, known: set[str], what: str, prefix: str = "") -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
+    return f"unknown key '{prefix}{key}' ({what}){hint}"
+
+
+_KINDS = ((bool, "true or false"), (int, "a whole number"), (float, "a number"), (str, "a string"))
+
+
+def _check_type(key: str, value: Any, default: Any, source: str) -> None:
+    """A passed-through value must have the type of TRL's default for it (TRL's dataclass does not check)."""
+    if default is None or value is None:
+        return
+    for kind, words in _KINDS:
+        if isinstance(default, kind):
+            fits = (
+                isinstance(value, bool)
+                if kind is bool
+                else not isinstance(value, bool)
+                and (isinstance(value, (int, float)) if kind is float else isinstance(value, kind))
+            )
+            if not fits:
+                raise ConfigError(f"{source}: '{key}': expected {words} (TRL's DPOConfig.{key}), got {value!r}")
+            return
+
+
+def check_dpo_config(config: DPOStageConfig, source: str, needs_paths: bool = True) -> None:
+    """Every key by name against prefkit's, TRL's DPOConfig and peft's LoraConfig; loss types against TRL's
+    list. `needs_paths`: model, dataset and output_dir must be set (a run fills them itself)."""
+    if needs_paths:
+        for key in ("model", "dataset", "output_dir"):
+            if not getattr(config, key):
+                raise ConfigError(f"{source}: missing required setting '{key}'")
+    known = set(DPOStageConfig.model_fields)
+    trl_fields = dpo_config_fields()
+    for key in config.model_extra or {}:
+        if key in ("config", "base_model", "set"):
+            raise ConfigError(
+                f"{source}: '{key}' is not a dpo setting: a recipe's dpo: section is the dpo config itself "
+                "(`extends: FILE` to start from a config file, keys inline, a demo_model: section for the demo model)"
+            )
+        if key in REMOVED_TRL_KEYS:
+            raise ConfigError(f"{source}: '{key}' is no longer a DPOConfig setting ({REMOVED_TRL_KEYS[key]})")
+        if key not in trl_fields:
+            raise ConfigError(
+                f"{source}: {_unknown(key, known | trl_fields, 'neither a prefkit nor a TRL DPOConfig setting')}"
+            )
+        _check_type(key, config.model_extra[key], trl_defaults()[key], source)
+    lora_fields = lora_config_fields()
+    for key in config.lora:
+        if LORA_ALIASES.get(key, key) not in lora_fields:
+            raise ConfigError(f"{source}: {_unknown(key, lora_fields, 'not a peft LoraConfig setting', 'lora.')}")
+    losses = trl_loss_types()
+    loss_type = config.trl("loss_type")
+    unknown_losses = [loss for loss in loss_type if losses and loss not in losses]
+    if unknown_losses:
+        raise ConfigError(f"{source}: loss_type {unknown_losses[0]!r} is not one of TRL's: {', '.join(sorted(losses))}")
+    weights = config.trl("loss_weights")
+    if weights is not None and len(weights) != len(loss_type):
+        raise ConfigError(f"{source}: loss_weights has {len(weights)} values for {len(loss_type)} loss types")
+
+
+def load_dpo_config(
+    path: str | Path | None, overrides: list[str] = (), output_dir: str | None = None
+) -> DPOStageConfig:
+    """Read the YAML, apply `--set key=value` overrides, validate every key (ours, TRL's and peft's)."""
     data = read_yaml(path) if path else {}
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -141,20 +280,5 @@ def load_dpo_config(path: str | Path | None, overrides: list[str] = (), output_d
         data["output_dir"] = output_dir
     source = str(path or "dpo options")
     config = validate_config(DPOStageConfig, data, source)
-    losses = trl_loss_types()
-    unknown_losses = [loss for loss in config.loss_type if losses and loss not in losses]
-    if unknown_losses:
-        raise ConfigError(f"{source}: loss_type {unknown_losses[0]!r} is not one of TRL's: {', '.join(sorted(losses))}")
-    if config.loss_weights is not None and len(config.loss_weights) != len(config.loss_type):
-        raise ConfigError(f"{source}: loss_weights has {len(config.loss_weights)} values for "
-                          f"{len(config.loss_type)} loss types")
-    known = set(DPOStageConfig.model_fields)
-    trl_fields = dpo_config_fields()
-    for key in config.trl_extras:
-        if key in REMOVED_TRL_KEYS:
-            raise ConfigError(f"{source}: '{key}' is no longer a DPOConfig setting ({REMOVED_TRL_KEYS[key]})")
-        if key not in trl_fields:
-            close = difflib.get_close_matches(key, sorted(known | trl_fields), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"{source}: unknown key '{key}' (neither a prefkit nor a TRL DPOConfig setting){hint}")
+    check_dpo_config(config, source)
     return config

@@ -13,9 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from prefkit.errors import ConfigError, InputError, PrefkitError
+from prefkit.errors import ConfigError, InputError, TrainingDiverged
 from prefkit.jsonl import write_json
-from prefkit.train.config import DPOStageConfig
+from prefkit.outputs import check_distinct
+from prefkit.stage import Output, Stage, StageContext
+from prefkit.train.config import DPOStageConfig, check_dpo_config
 from prefkit.train.data import (
     DataReport,
     check_pairs,
@@ -25,17 +27,19 @@ from prefkit.train.data import (
     split_pairs,
     to_dataset,
 )
+from prefkit.train.progress import attach_progress, library_warnings
 
 log = logging.getLogger(__name__)
 
-SUMMARY_METRICS = ("loss", "rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected",
-                   "logps/chosen", "logps/rejected")
-
-
-class TrainingDiverged(PrefkitError):
-    """The loss became NaN or infinite."""
-
-    exit_code = 5
+SUMMARY_METRICS = (
+    "loss",
+    "rewards/accuracies",
+    "rewards/margins",
+    "rewards/chosen",
+    "rewards/rejected",
+    "logps/chosen",
+    "logps/rejected",
+)
 
 
 def ensure_model(config: DPOStageConfig) -> None:
@@ -50,9 +54,17 @@ def ensure_model(config: DPOStageConfig) -> None:
     texts = list(texts_of_pairs(read_jsonl(tiny.texts_from)))
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    build_tiny_model(staging, texts, hidden_size=tiny.hidden_size, layers=tiny.layers, heads=tiny.heads,
-                     kv_heads=tiny.kv_heads, intermediate_size=tiny.intermediate_size, vocab_size=tiny.vocab_size,
-                     seed=tiny.seed)
+    build_tiny_model(
+        staging,
+        texts,
+        hidden_size=tiny.hidden_size,
+        layers=tiny.layers,
+        heads=tiny.heads,
+        kv_heads=tiny.kv_heads,
+        intermediate_size=tiny.intermediate_size,
+        vocab_size=tiny.vocab_size,
+        seed=tiny.seed,
+    )
     try:
         os.rename(staging, path)  # atomic; another rank that got there first wins, with identical content
     except OSError:
@@ -69,23 +81,19 @@ def prepare(config: DPOStageConfig, source: str) -> tuple[Any, Any, Any, DataRep
     on_gpu = torch.cuda.is_available()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     eval_on = bool(config.eval_dataset) or config.eval_split > 0
+    settings = config.trl_settings
+    arguments = {
+        "save_strategy": "steps",
+        "eval_strategy": ("steps" if settings.get("eval_steps") else "epoch") if eval_on else "no",
+        # DPOConfig's own defaults (bf16, gradient checkpointing) do not suit a CPU; the YAML may still set them.
+        "bf16": on_gpu and torch.cuda.is_bf16_supported(),
+        **_no_checkpointing(),
+        "use_cpu": not on_gpu,
+        **({"ddp_backend": "gloo"} if distributed and not on_gpu else {}),
+        **settings,
+    }
     try:
-        args = DPOConfig(
-            output_dir=str(config.output_dir), beta=config.beta, loss_type=config.loss_type,
-            loss_weights=config.loss_weights, max_length=config.max_length, truncation_mode=config.truncation_mode,
-            learning_rate=config.learning_rate, lr_scheduler_type=config.lr_scheduler_type,
-            warmup_steps=config.warmup_steps, num_train_epochs=config.num_train_epochs, max_steps=config.max_steps,
-            per_device_train_batch_size=config.per_device_train_batch_size,
-            per_device_eval_batch_size=config.per_device_eval_batch_size,
-            gradient_accumulation_steps=config.gradient_accumulation_steps,
-            precompute_ref_log_probs=config.precompute_ref_log_probs, seed=config.seed, report_to=config.report_to,
-            save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
-            logging_steps=config.logging_steps, eval_strategy=("steps" if config.eval_steps else "epoch") if eval_on else "no",
-            eval_steps=config.eval_steps,
-            # DPOConfig's own defaults (bf16, gradient checkpointing) do not suit a CPU; the YAML may still set them.
-            **{"bf16": on_gpu and torch.cuda.is_bf16_supported(), **_no_checkpointing(), "use_cpu": not on_gpu,
-               **({"ddp_backend": "gloo"} if distributed and not on_gpu else {}), **config.trl_extras},
-        )
+        args = DPOConfig(output_dir=str(config.output_dir), **arguments)
     except (ValueError, TypeError) as error:
         raise ConfigError(f"{source}: TRL rejected the settings: {str(error).splitlines()[0]}") from None
 
@@ -101,24 +109,27 @@ def prepare(config: DPOStageConfig, source: str) -> tuple[Any, Any, Any, DataRep
     try:
         tokenizer = AutoTokenizer.from_pretrained(config.model)
     except OSError as error:
-        raise ConfigError(f"{source}: cannot load a tokenizer from model {config.model!r} "
-                          f"({str(error).splitlines()[0]})") from None
+        raise ConfigError(
+            f"{source}: cannot load a tokenizer from model {config.model!r} ({str(error).splitlines()[0]})"
+        ) from None
     resolve_chat_template(tokenizer, config.chat_template, source)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
 
     report = DataReport(rows=len(rows) + len(eval_rows or []))
-    usable = measure_lengths(rows, tokenizer, config.max_length, config.chat_template_kwargs, report)
+    usable = measure_lengths(rows, tokenizer, args.max_length, config.chat_template_kwargs, report)
     if eval_rows is not None:
-        eval_rows = measure_lengths(eval_rows, tokenizer, config.max_length, config.chat_template_kwargs, report)
+        eval_rows = measure_lengths(eval_rows, tokenizer, args.max_length, config.chat_template_kwargs, report)
     unusable = report.prompt_fills_max_length + report.chosen_cut
     if report.rows and unusable / report.rows > config.max_truncated_share:
-        raise InputError(f"{unusable} of {report.rows} pairs do not fit max_length={config.max_length} "
-                          f"({report.prompt_fills_max_length} prompts fill it, {report.chosen_cut} chosen turns would be "
-                          f"cut; longest pair {report.max_tokens} tokens): raise max_length or filter long pairs "
-                          f"(allowed share: max_truncated_share={config.max_truncated_share})")
+        raise InputError(
+            f"{unusable} of {report.rows} pairs do not fit max_length={args.max_length} "
+            f"({report.prompt_fills_max_length} prompts fill it, {report.chosen_cut} chosen turns would be "
+            f"cut; longest pair {report.max_tokens} tokens): raise max_length or filter long pairs "
+            f"(allowed share: max_truncated_share={config.max_truncated_share})"
+        )
     if eval_rows is None:
-        train_rows, eval_rows = split_pairs(usable, config.eval_split, config.seed)
+        train_rows, eval_rows = split_pairs(usable, config.eval_split, args.seed)
     else:
         train_rows = usable
     if not train_rows:
@@ -141,16 +152,21 @@ def _no_checkpointing() -> dict[str, bool]:
     return {name: False}
 
 
-def train(config: DPOStageConfig, source: str, resume: bool = False, quiet: bool = False) -> dict[str, Any]:
+def train(
+    config: DPOStageConfig, source: str = "options", resume: bool = False, quiet: bool = False, verbose: bool = False
+) -> dict[str, Any]:
     """Train the adapter; returns the summary written to OUTPUT_DIR/training_summary.json."""
+    with library_warnings(verbose):
+        return _train(config, source, resume, quiet, verbose)
+
+
+def _train(config: DPOStageConfig, source: str, resume: bool, quiet: bool, verbose: bool) -> dict[str, Any]:
     import torch
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, TrainerCallback
     from trl import DPOTrainer
 
     args, tokenizer, (train_set, eval_set), report = prepare(config, source)
-    if quiet:
-        args.disable_tqdm = True
     checkpoint = None
     if resume:
         from transformers.trainer_utils import get_last_checkpoint
@@ -165,27 +181,34 @@ def train(config: DPOStageConfig, source: str, resume: bool = False, quiet: bool
             for key in ("loss", "grad_norm", "logps/chosen", "logps/rejected", "rewards/margins"):
                 value = (logs or {}).get(key)
                 if isinstance(value, float) and not math.isfinite(value):
-                    raise TrainingDiverged(f"training diverged: {key} became {value} at step {state.global_step}; "
-                                           f"lower learning_rate (now {config.learning_rate:g}) or beta, or check the data")
+                    raise TrainingDiverged(
+                        f"training diverged: {key} became {value} at step {state.global_step}; "
+                        f"lower learning_rate (now {args.learning_rate:g}) or beta, or check the data"
+                    )
 
     load_kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if args.bf16 else torch.float32}
     if config.load_in_4bit:
         from transformers import BitsAndBytesConfig
 
-        load_kwargs["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                                                bnb_4bit_compute_dtype=torch.bfloat16)
+        load_kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+        )
     # A local base is recorded in the adapter by absolute path, so eval and merge find it from any folder.
     source_model = str(Path(config.model).resolve()) if Path(config.model).exists() else config.model
     model = AutoModelForCausalLM.from_pretrained(source_model, **load_kwargs)
-    lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-                      target_modules=config.lora.target_modules, task_type="CAUSAL_LM")
+    lora = LoraConfig(**{"task_type": "CAUSAL_LM", **config.lora_settings})
     # No ref_model: with a peft_config TRL uses the base with the adapter disabled as the reference.
-    trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=train_set, eval_dataset=eval_set,
-                         processing_class=tokenizer, peft_config=lora, callbacks=[NanGuard()])
-    if quiet:
-        from transformers.trainer_callback import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=None,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        peft_config=lora,
+        callbacks=[NanGuard()],
+    )
+    attach_progress(trainer, "dpo", quiet, verbose)
     trainable = [name for name, p in trainer.model.named_parameters() if p.requires_grad]
     total = sum(p.numel() for p in trainer.model.parameters())
     try:
@@ -239,3 +262,46 @@ def _shutdown_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def dpo_stage(
+    config: DPOStageConfig,
+    dataset: Path | None = None,
+    output_dir: Path | None = None,
+    model: Path | None = None,
+    *,
+    resume: bool = False,
+    ctx: StageContext | None = None,
+) -> dict[str, Any]:
+    """Train on `dataset` into `output_dir` from `model` (each given one replaces the config's); returns the
+    run-table counts, the whole summary under "summary"."""
+    ctx = ctx or StageContext()
+    changes = {"dataset": [dataset] if dataset else None, "output_dir": output_dir, "model": model and str(model)}
+    config = config.model_copy(update={key: value for key, value in changes.items() if value is not None})
+    check_dpo_config(config, ctx.source)
+    check_distinct([*config.dataset, *(config.eval_dataset or [])], {"output_dir": config.output_dir})
+    summary = train(config, ctx.source, resume=resume, quiet=ctx.quiet, verbose=ctx.verbose)
+    if not summary:
+        return {}  # not the main process
+    accuracy = summary.get("eval", {}).get("final", {}).get("rewards/accuracies")
+    counts: dict[str, Any] = {"steps": summary.get("steps"), "pairs": summary["data"]["train"]}
+    if accuracy is not None:
+        counts["eval accuracy"] = round(accuracy, 3)
+    return {**counts, "summary": summary}
+
+
+def _check(config: DPOStageConfig, source: str) -> None:
+    from prefkit.train import require_train_extra
+
+    require_train_extra()
+    check_dpo_config(config, source, needs_paths=False)
+
+
+STAGE = Stage(
+    "dpo",
+    DPOStageConfig,
+    dpo_stage,
+    inputs={"dataset": "pairs", "model": "model?"},
+    outputs={"output_dir": Output("adapter", "adapter")},
+    check=_check,
+)

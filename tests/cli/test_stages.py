@@ -23,9 +23,21 @@ def test_filter_writes_kept_dropped_report_and_plots(tmp_path, corpus_pairs):
     for row in rows:
         row["meta"]["mine"] = "keep me"
     src = write(tmp_path / "in.jsonl", rows)
-    result = CliRunner().invoke(cli, ["filter", str(src), "--out", str(tmp_path / "kept.jsonl"),
-                                      "--report", str(tmp_path / "r.json"), "--plots", str(tmp_path / "plots"),
-                                      "--json", "--quiet"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "filter",
+            str(src),
+            "--out",
+            str(tmp_path / "kept.jsonl"),
+            "--report",
+            str(tmp_path / "r.json"),
+            "--plots",
+            str(tmp_path / "plots"),
+            "--json",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     kept, dropped = lines(tmp_path / "kept.jsonl"), lines(tmp_path / "kept.dropped.jsonl")
     assert len(kept) + len(dropped) == 80
@@ -63,7 +75,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
 def test_skip_invalid_keeps_going(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps(pair()) + "\n{broken\n")
-    result = CliRunner().invoke(cli, ["filter", str(src), "--out", str(tmp_path / "k.jsonl"), "--skip-invalid", "-q", "--json"])
+    result = CliRunner().invoke(
+        cli, ["filter", str(src), "--out", str(tmp_path / "k.jsonl"), "--skip-invalid", "-q", "--json"]
+    )
     assert result.exit_code == 0
     assert json.loads(result.stdout)["invalid_lines"] == 1
     assert (tmp_path / "k.invalid.jsonl").exists()
@@ -81,13 +95,18 @@ def test_unknown_config_key_names_key_and_suggestion(tmp_path):
 def test_refuses_to_overwrite_its_input(tmp_path):
     src = write(tmp_path / "in.jsonl", [pair()])
     result = CliRunner().invoke(cli, ["filter", str(src), "--out", str(src), "-q"])
-    assert result.exit_code == 2 and "is the input file" in result.stderr
+    assert result.exit_code == 2 and "is also an input of this command" in result.stderr
     assert len(lines(src)) == 1
 
 
 def test_check_reports_violations_and_exit_code(tmp_path):
-    turns = write(tmp_path / "t.jsonl", [{"role": "assistant", "content": "THOUGHT: hm\nACTION: go to fridge 1"},
-                                         {"role": "assistant", "content": "THOUGHT: hm\nAction: go to fridge 1"}])
+    turns = write(
+        tmp_path / "t.jsonl",
+        [
+            {"role": "assistant", "content": "THOUGHT: hm\nACTION: go to fridge 1"},
+            {"role": "assistant", "content": "THOUGHT: hm\nAction: go to fridge 1"},
+        ],
+    )
     result = CliRunner().invoke(cli, ["check", "--format", "alfworld", str(turns)])
     assert result.exit_code == 1
     assert "t.jsonl:1: ok" in result.stdout and "t.jsonl:2: format.action_label_case" in result.stdout
@@ -106,3 +125,25 @@ def test_help_does_not_import_torch():
 
     code = "import sys; from prefkit.cli import cli; import prefkit.filters.pipeline; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_dedup_permutations_not_a_multiple_of_bands_is_a_one_line_config_error(tmp_path, corpus_pairs):
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(row) + "\n" for row in corpus_pairs[:5]))
+    config = tmp_path / "filters.yaml"
+    config.write_text("dedup:\n  num_perm: 30\n  bands: 8\n")
+    result = CliRunner().invoke(
+        cli, ["filter", str(pairs), "--config", str(config), "--out", str(tmp_path / "k.jsonl")]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {config}: 'dedup': Value error, num_perm (30) must be a multiple of bands (8)\n"
+
+
+def test_a_demo_model_size_its_heads_cannot_split_is_a_one_line_config_error(tmp_path):
+    result = CliRunner().invoke(cli, ["demo-model", "--out", str(tmp_path / "m"), "--hidden-size", "20"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: demo-model options: 'hidden_size': Value error, must be a multiple of 8 "
+        "(4 attention heads of even size)\n"
+    )
+    assert not (tmp_path / "m").exists()

@@ -9,7 +9,10 @@ from tests.filters.helpers import pair
 
 
 def pairs(n=4):
-    rows = [pair(chosen=f"Thought: look.\nAction: Operation\n```sql\nSELECT {i};\n```", rejected=f"Sure! {i}") for i in range(n)]
+    rows = [
+        pair(chosen=f"Thought: look.\nAction: Operation\n```sql\nSELECT {i};\n```", rejected=f"Sure! {i}")
+        for i in range(n)
+    ]
     for i, row in enumerate(rows):
         row["id"] = f"p{i}"
     return rows
@@ -48,7 +51,7 @@ def test_quit_then_resume_and_undo(tmp_path):
     assert [row["id"] for row in lines(out)] == ["p0"]  # saved before quitting
     shown = []
     review(rows, out, scripted(["s", "u", "b", "a"]), shown.append)
-    decisions = replay(lines(tmp_path / "reviewed.jsonl.decisions"))
+    decisions = replay(lines(tmp_path / "reviewed.decisions.jsonl"))
     assert {k: v["label"] for k, v in decisions.items()} == {"p0": "a", "p1": "b", "p2": "a"}
     assert [row["id"] for row in lines(out)] == ["p0", "p1", "p2"]
     assert shown[-1] == "all 3 pairs reviewed"
@@ -57,8 +60,13 @@ def test_quit_then_resume_and_undo(tmp_path):
 def test_cli_reads_keys_from_stdin(tmp_path):
     src = tmp_path / "curated.jsonl"
     src.write_text("".join(json.dumps(row) + "\n" for row in pairs(2)))
-    done = subprocess.run([sys.executable, "-m", "prefkit", "review", "tui", str(src), "--out", str(tmp_path / "r.jsonl")],
-                          input="a\nzz\nb\n", capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "prefkit", "review", "tui", str(src), "--out", str(tmp_path / "r.jsonl")],
+        input="a\nzz\nb\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "unknown key 'z'" in done.stdout + done.stderr
     assert len(lines(tmp_path / "r.jsonl")) == 2

@@ -5,8 +5,12 @@ import json
 from prefkit.generate import GenerateConfig, Generator
 from prefkit.teacher.standin import Behaviour, StandinServer
 
-TASK = {"id": "t1", "format": "react", "domain": "dbbench",
-        "messages": [{"role": "system", "content": "Use SQL."}, {"role": "user", "content": "How many rows?"}]}
+TASK = {
+    "id": "t1",
+    "format": "react",
+    "domain": "dbbench",
+    "messages": [{"role": "system", "content": "Use SQL."}, {"role": "user", "content": "How many rows?"}],
+}
 GOOD = "Thought: count them.\nAction: Operation\n```sql\nSELECT COUNT(*) FROM t;\n```"
 CHATTY = "Certainly! I'd be happy to help. I hope this helps!"
 
@@ -20,9 +24,13 @@ def responder(body, index):
 
 def generate(tmp_path, behaviour, **sample_rank):
     with StandinServer(behaviour) as server:
-        config = GenerateConfig.model_validate({"strategy": "sample-rank", "teacher": {
-            "base_url": server.url, "model": "teacher-model", "supports_n": behaviour.supports_n},
-            "sample_rank": {"n": 4, **sample_rank}})
+        config = GenerateConfig.model_validate(
+            {
+                "strategy": "sample-rank",
+                "teacher": {"base_url": server.url, "model": "teacher-model", "supports_n": behaviour.supports_n},
+                "sample_rank": {"n": 4, **sample_rank},
+            }
+        )
         summary = Generator(config, tmp_path / "p.jsonl").run([TASK])
     rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     return summary, rows, server
@@ -58,14 +66,24 @@ def test_judge_compares_both_orders(tmp_path):
 def test_pair_below_margin_is_skipped_and_recorded(tmp_path):
     summary, rows, server = generate(tmp_path, Behaviour(responder=lambda body, i: GOOD), min_margin=1.0)
     assert summary.pairs == 0 and summary.skip_reasons == {"below margin": 1}
-    assert json.loads((tmp_path / "p.jsonl.skipped").read_text())["task_id"] == "t1"
+    assert json.loads((tmp_path / "p.skipped.jsonl").read_text())["task_id"] == "t1"
 
 
 def test_sampling_settings_and_extra_body_reach_the_server(tmp_path):
     with StandinServer(Behaviour(responder=responder)) as server:
-        config = GenerateConfig.model_validate({"strategy": "sample-rank", "teacher": {
-            "base_url": server.url, "model": "teacher-model", "temperature": 0.9, "max_tokens": 64,
-            "extra_body": {"top_k": 20}}, "sample_rank": {"n": 4}})
+        config = GenerateConfig.model_validate(
+            {
+                "strategy": "sample-rank",
+                "teacher": {
+                    "base_url": server.url,
+                    "model": "teacher-model",
+                    "temperature": 0.9,
+                    "max_tokens": 64,
+                    "extra_body": {"top_k": 20},
+                },
+                "sample_rank": {"n": 4},
+            }
+        )
         Generator(config, tmp_path / "p.jsonl").run([TASK])
     body = server.stats.bodies[0]
     assert body["temperature"] == 0.9 and body["max_tokens"] == 64 and body["top_k"] == 20 and body["n"] == 4

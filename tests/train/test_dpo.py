@@ -16,16 +16,42 @@ def run_dpo(*args):
     return CliRunner().invoke(cli, ["dpo", *args, "-q"])
 
 
+def test_peft_settings_pass_through_to_lora_config(tmp_path, tiny_model, small_pairs):
+    from peft import LoraConfig
+
+    from prefkit.train.config import load_dpo_config
+
+    lora = {
+        "r": 4,
+        "alpha": 8,
+        "use_dora": True,
+        "use_rslora": True,
+        "bias": "lora_only",
+        "modules_to_save": ["lm_head"],
+    }
+    config = load_dpo_config(write_config(tmp_path / "c.yaml", tiny_model, small_pairs, tmp_path / "out", lora=lora))
+    built = LoraConfig(**config.lora_settings)
+    assert (built.r, built.lora_alpha, built.use_dora, built.use_rslora, built.bias) == (4, 8, True, True, "lora_only")
+    assert set(built.modules_to_save) == {"lm_head"}
+    assert set(built.target_modules) == {"q_proj", "k_proj", "v_proj", "o_proj"}  # prefkit's default kept
+
+
 def test_trains_lora_adapter_and_writes_summary(tmp_path, tiny_model, small_pairs):
+    import warnings
+
     config = write_config(tmp_path / "c.yaml", tiny_model, small_pairs, tmp_path / "out")
+    filters = list(warnings.filters)
     result = run_dpo("--config", str(config), "--json")
     assert result.exit_code == 0, result.output
+    assert warnings.filters == filters  # no process-wide warning filter left behind
     out = tmp_path / "out"
     assert (out / "adapter_model.safetensors").exists() and (out / "adapter_config.json").exists()
     assert (out / "tokenizer_config.json").exists()
     summary = json.loads((out / "training_summary.json").read_text())
     assert summary["trainable_names"] and all("lora_" in name for name in summary["trainable_names"])
-    assert {"q_proj", "k_proj", "v_proj", "o_proj"} == {n.split(".lora_")[0].rsplit(".", 1)[1] for n in summary["trainable_names"]}
+    assert {"q_proj", "k_proj", "v_proj", "o_proj"} == {
+        n.split(".lora_")[0].rsplit(".", 1)[1] for n in summary["trainable_names"]
+    }
     assert summary["trainable_parameters"] < summary["total_parameters"] / 10
     logged = [entry for entry in summary["log_history"] if "loss" in entry]
     assert logged and all("rewards/accuracies" in entry for entry in logged)
@@ -55,8 +81,9 @@ def test_merge_gives_a_loadable_model_that_differs_from_base(tmp_path, tiny_mode
     import torch
     from transformers import AutoModelForCausalLM
 
-    config = write_config(tmp_path / "c.yaml", tiny_model, small_pairs, tmp_path / "out", eval_split=0,
-                          learning_rate=5e-2)
+    config = write_config(
+        tmp_path / "c.yaml", tiny_model, small_pairs, tmp_path / "out", eval_split=0, learning_rate=5e-2
+    )
     assert run_dpo("--config", str(config)).exit_code == 0
     result = CliRunner().invoke(cli, ["merge", str(tmp_path / "out"), "--out", str(tmp_path / "merged")])
     assert result.exit_code == 0, result.output
@@ -79,17 +106,29 @@ def no_model_loading(monkeypatch):
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", refuse)
 
 
-@pytest.mark.parametrize("extra,message", [
-    ({"betta": 0.1}, "unknown key 'betta' (neither a prefkit nor a TRL DPOConfig setting); did you mean 'beta'?"),
-    ({"max_prompt_length": 128}, "'max_prompt_length' is no longer a DPOConfig setting"),
-    ({"lora": {"rank": 8}}, "unknown key 'lora.rank'"),
-    ({"beta": "high"}, "'beta': Input should be a valid number"),
-    ({"loss_type": ["nonsense"]}, "loss_type 'nonsense' is not one of TRL's"),
-    ({"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0]}, "loss_weights has 1 values for 2 loss types"),
-    ({"lr_scheduler_type": "zigzag"}, "TRL rejected the settings"),
-    ({"load_in_4bit": True}, "load_in_4bit needs a CUDA GPU"),
-    ({"max_length": 16}, "do not fit max_length=16"),
-])
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        ({"betta": 0.1}, "unknown key 'betta' (neither a prefkit nor a TRL DPOConfig setting); did you mean 'beta'?"),
+        ({"max_prompt_length": 128}, "'max_prompt_length' is no longer a DPOConfig setting"),
+        ({"lora": {"rank": 8}}, "unknown key 'lora.rank'"),
+        ({"beta": "high"}, "'beta': expected a number (TRL's DPOConfig.beta), got 'high'"),
+        (
+            {"learning_rte": 1e-4},
+            "unknown key 'learning_rte' (neither a prefkit nor a TRL DPOConfig setting); did you mean 'learning_rate'?",
+        ),
+        (
+            {"lora": {"use_dorra": True}},
+            "unknown key 'lora.use_dorra' (not a peft LoraConfig setting); did you mean 'lora.use_dora'?",
+        ),
+        ({"max_steps": 2.5}, "'max_steps': expected a whole number (TRL's DPOConfig.max_steps), got 2.5"),
+        ({"loss_type": ["nonsense"]}, "loss_type 'nonsense' is not one of TRL's"),
+        ({"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0]}, "loss_weights has 1 values for 2 loss types"),
+        ({"lr_scheduler_type": "zigzag"}, "TRL rejected the settings"),
+        ({"load_in_4bit": True}, "load_in_4bit needs a CUDA GPU"),
+        ({"max_length": 16}, "do not fit max_length=16"),
+    ],
+)
 def test_bad_config_fails_before_the_model_loads(tmp_path, tiny_model, small_pairs, no_model_loading, extra, message):
     config = write_config(tmp_path / "c.yaml", tiny_model, small_pairs, tmp_path / "out", **extra)
     result = run_dpo("--config", str(config))
@@ -126,8 +165,9 @@ def test_tokenizer_without_chat_template_is_refused(tmp_path, tiny_model, small_
 
 
 def test_nan_loss_stops_with_a_clear_message(tmp_path, tiny_model, small_pairs):
-    config = write_config(tmp_path / "c.yaml", tiny_model, small_pairs, tmp_path / "out", eval_split=0,
-                          learning_rate=1e30, max_steps=8)
+    config = write_config(
+        tmp_path / "c.yaml", tiny_model, small_pairs, tmp_path / "out", eval_split=0, learning_rate=1e30, max_steps=8
+    )
     result = run_dpo("--config", str(config))
     assert result.exit_code == 5, result.output
     assert "training diverged: grad_norm became nan" in result.stderr and result.stderr.strip().count("\n") == 0
@@ -135,12 +175,26 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path, tiny_model, small_pairs):
 
 @pytest.mark.slow
 def test_two_processes_on_cpu_save_one_adapter(tmp_path, tiny_model, small_pairs):
-    config = write_config(tmp_path / "c.yaml", tiny_model, small_pairs, tmp_path / "out", eval_split=0,
-                          per_device_train_batch_size=4)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "prefkit", "dpo", "--config", str(config), "-q"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT,
-                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    config = write_config(
+        tmp_path / "c.yaml", tiny_model, small_pairs, tmp_path / "out", eval_split=0, per_device_train_batch_size=4
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "prefkit",
+        "dpo",
+        "--config",
+        str(config),
+        "-q",
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1")
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "terminate called" not in done.stderr
     summary = json.loads((tmp_path / "out" / "training_summary.json").read_text())
@@ -152,9 +206,25 @@ def test_two_processes_on_cpu_save_one_adapter(tmp_path, tiny_model, small_pairs
 @pytest.mark.slow
 def test_shipped_tiny_config_learns_corpus_vs_corruptions(tmp_path):
     """configs/dpo/tiny-cpu.yaml as shipped (only paths moved to tmp): held-out accuracy above 0.9."""
-    result = subprocess.run([sys.executable, "-m", "prefkit", "dpo", "--config", "configs/dpo/tiny-cpu.yaml",
-                             "--set", f"model={tmp_path / 'base'}", "--output-dir", str(tmp_path / "out"), "-q"],
-                            capture_output=True, text=True, timeout=600, cwd=ROOT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "prefkit",
+            "dpo",
+            "--config",
+            "configs/dpo/tiny-cpu.yaml",
+            "--set",
+            f"model={tmp_path / 'base'}",
+            "--output-dir",
+            str(tmp_path / "out"),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "training_summary.json").read_text())
     accuracy = summary["eval"]["final"]["rewards/accuracies"]

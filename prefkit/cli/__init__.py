@@ -1,0 +1,12 @@
+"""The `prefkit` command line: a thin layer over the library; errors end in one line and an exit code."""
+
+from prefkit.cli import check, review, stages  # noqa: F401  (each registers its commands)
+from prefkit.cli.app import cli
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="prefkit")
+
+
+__all__ = ["cli", "main"]

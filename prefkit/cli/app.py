@@ -1,0 +1,104 @@
+"""The `prefkit` command group: errors end in one line and an exit code; progress and tables go to stderr."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import click
+from rich.console import Console
+
+from prefkit import __version__
+from prefkit.errors import PrefkitError
+from prefkit.stage import StageContext
+
+console = Console(stderr=True)
+
+
+class PrefkitGroup(click.Group):
+    """Turns library errors into `error: <one line>` and the error's exit code (PREFKIT_DEBUG re-raises)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PrefkitError as error:
+            if os.environ.get("PREFKIT_DEBUG"):
+                raise
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(error.exit_code)
+
+
+@click.group(cls=PrefkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="prefkit")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages, and the training libraries' own output.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """prefkit: teacher LLM + reviewers -> preference pairs -> DPO-aligned agent.
+
+    \b
+    Example:
+      prefkit filter candidates.jsonl --out curated.jsonl --report report.json
+    """
+    ctx.obj = {"verbose": verbose}
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+
+
+def verbose() -> bool:
+    """Whether the command line asked for -v."""
+    context = click.get_current_context(silent=True)
+    root = context.find_root() if context else None
+    return bool(root and (root.obj or {}).get("verbose"))
+
+
+@contextmanager
+def progress_bar(quiet: bool, label: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on a terminal (nothing with --quiet or when stderr is a file)."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def stage_context(quiet: bool, source: str = "options", training: bool = False) -> StageContext:
+    """How a stage called from the command line reports: bars and lines on stderr unless --quiet. `training`:
+    the stage loads models, so the training libraries' own logs and bars are turned down (unless -v)."""
+    loud = verbose()
+    if training and not loud:
+        quiet_training_libraries()
+    return StageContext(
+        quiet=quiet,
+        verbose=loud,
+        say=(lambda text: None) if quiet else (lambda text: console.print(text)),
+        progress=lambda label, total: progress_bar(quiet, label, total),
+        source=source,
+    )
+
+
+def quiet_training_libraries() -> None:
+    """transformers and datasets: errors only and no tqdm bars (prefkit draws its own); nothing on the core
+    install."""
+    try:
+        import datasets
+        import transformers
+    except ImportError:
+        return
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()

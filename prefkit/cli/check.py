@@ -1,0 +1,89 @@
+"""`prefkit check`: single assistant turns against a format, with their violations."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from prefkit.cli.app import cli
+from prefkit.errors import InputError
+
+
+@cli.command("check")
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@click.option("--format", "format_name", required=True, help="Format to check against (react, alfworld, ...).")
+@click.option("--text", help="Check this one assistant turn instead of a file.")
+@click.option(
+    "--spec",
+    "spec_path",
+    type=click.Path(path_type=Path),
+    help="YAML action spec (allowed actions, argument patterns, tools).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON result per turn on stdout.")
+def check_command(file: Path | None, format_name: str, text: str | None, spec_path: Path | None, as_json: bool) -> None:
+    """Validate single assistant turns and print their violations (exit 1 when any is invalid).
+
+    FILE is JSONL of messages ({"role": "assistant", ...}), of conversations ({"messages": [...]}) or of
+    pairs (chosen and rejected are checked).
+
+    \b
+    Example:
+      prefkit check --format react --text $'Thought: look.\\nAction: Operation\\n```sql\\nSELECT 1;\\n```\\n'
+      prefkit check --format alfworld turns.jsonl
+    """
+    from prefkit.config import read_yaml, validate_config
+    from prefkit.formats import ActionSpec, parse_turn
+    from prefkit.jsonl import iter_jsonl
+
+    spec = validate_config(ActionSpec, read_yaml(spec_path), str(spec_path)) if spec_path else ActionSpec()
+    if (file is None) == (text is None):
+        raise click.UsageError("give either FILE or --text")
+    turns = (
+        [("text", {"role": "assistant", "content": text})]
+        if text is not None
+        else list(_turns_of(iter_jsonl(file), file))
+    )
+    invalid = 0
+    for where, message in turns:
+        parsed = parse_turn(format_name, message, spec)
+        invalid += not parsed.valid
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "where": where,
+                        "valid": parsed.valid,
+                        "violations": [dataclasses.asdict(v) for v in parsed.violations],
+                        "action": dataclasses.asdict(parsed.action) if parsed.action else None,
+                    }
+                )
+            )
+        elif parsed.valid:
+            action = f" action={parsed.action.name}" if parsed.action else ""
+            click.echo(f"{where}: ok{action}")
+        else:
+            for violation in parsed.violations:
+                click.echo(f"{where}: {violation.code}: {violation.message}")
+    if not as_json:
+        click.echo(f"{len(turns) - invalid} of {len(turns)} turns valid", err=True)
+    sys.exit(1 if invalid else 0)
+
+
+def _turns_of(rows, path: Path):
+    for line, row in rows:
+        if "role" in row:
+            yield f"{path}:{line}", row
+        elif isinstance(row.get("messages"), list):
+            for index, message in enumerate(row["messages"]):
+                if isinstance(message, dict) and message.get("role") in ("assistant", "agent"):
+                    yield f"{path}:{line}:messages[{index}]", message
+        elif "chosen" in row and "rejected" in row:
+            for side in ("chosen", "rejected"):
+                for message in row[side] if isinstance(row[side], list) else []:
+                    yield f"{path}:{line}:{side}", message
+        else:
+            raise InputError("expected a message, a 'messages' list or a pair", str(path), line)
