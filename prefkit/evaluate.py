@@ -7,9 +7,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from prefkit.errors import ConfigError, InputError
@@ -18,6 +17,9 @@ from prefkit.jsonl import write_json, write_jsonl
 from prefkit.outputs import check_distinct
 from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
 from prefkit.stage import Output, Stage, StageContext
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +225,8 @@ def per_task(rows: list[dict], samples: int) -> list[dict]:
 
 def bootstrap(values: np.ndarray, resamples: int, rng: np.random.Generator) -> tuple[float, float]:
     """95% percentile interval of the mean."""
+    import numpy as np
+
     if len(values) == 0:
         return float("nan"), float("nan")
     index = rng.integers(0, len(values), size=(resamples, len(values)))
@@ -232,6 +236,8 @@ def bootstrap(values: np.ndarray, resamples: int, rng: np.random.Generator) -> t
 
 def summarise(scored: dict[str, list[dict]], resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Means with intervals per model, and paired differences of each model against the first."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     labels = list(scored)
     out: dict[str, Any] = {"models": {}, "differences": {}}
@@ -430,6 +436,7 @@ def evaluate_file(
     `tasks`; writes the report folder `out` and returns the report."""
     from prefkit.formats import get_parser
     from prefkit.tasks import read_tasks
+    from prefkit.train.progress import library_output
 
     ctx = ctx or StageContext()
     get_parser(config.format)
@@ -443,19 +450,20 @@ def evaluate_file(
 
         require_train_extra()
     rows = read_tasks(tasks)[: config.limit]  # limit None keeps them all
-    return evaluate(
-        models,
-        rows,
-        config.format,
-        out,
-        max_new_tokens=config.max_new_tokens,
-        temperature=config.temperature,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        max_prompt_tokens=config.max_prompt_tokens,
-        samples=config.samples,
-        progress=None if ctx.quiet else (lambda label: ctx.say(f"scored {label}")),
-    )
+    with library_output(ctx.verbose):
+        return evaluate(
+            models,
+            rows,
+            config.format,
+            out,
+            max_new_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            max_prompt_tokens=config.max_prompt_tokens,
+            samples=config.samples,
+            progress=None if ctx.quiet else (lambda label: ctx.say(f"scored {label}")),
+        )
 
 
 def _check(config: EvalConfig, source: str) -> None:

@@ -106,7 +106,8 @@ def make_tasks(
 ) -> dict[str, Any]:
     """Write the selected tasks to `out` (and the held-out share to `eval_out`); returns the counts."""
     ctx = ctx or StageContext()
-    _check(config, ctx.source)
+    if not config.path:
+        raise ConfigError(f"{ctx.source}: missing required setting 'tasks.path'")
     check_distinct(config.path, {"--out": out, "--eval-out": eval_out})
     invalid = InvalidLines(side_file(out, "invalid")) if skip_invalid else None
     tasks, held = select_tasks(config, eval_out is not None, invalid)

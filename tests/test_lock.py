@@ -17,13 +17,23 @@ from prefkit.jsonl import write_jsonl
 from prefkit.lock import OutputLock
 from prefkit.teacher.standin import Behaviour, StandinServer
 from tests.conftest import tasks_of
-from tests.generate_helpers import PREFKIT, lines, run, write_recipe
+from tests.generate_helpers import PREFKIT, lines, write_recipe
+
+
+def run(*args: str):
+    """A second prefkit in this process (the first runs in a subprocess): the lock is per open file, so the
+    two conflict exactly as two processes do."""
+    from click.testing import CliRunner
+
+    from prefkit.cli import cli
+
+    return CliRunner().invoke(cli, list(args))
 
 
 @pytest.fixture()
 def tasks_file(tmp_path, corpus_tasks):
     path = tmp_path / "tasks.jsonl"
-    write_jsonl(path, tasks_of(corpus_tasks, "alfworld")[:40])
+    write_jsonl(path, tasks_of(corpus_tasks, "alfworld")[:16])
     return path
 
 
@@ -73,7 +83,7 @@ def test_concurrent_generate_on_one_output_refuses_the_second(tmp_path, tasks_fi
         first = start("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(out), "-q")
         wait_for(lambda: len(lines(out)) >= 2)
         second = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(out), "-q")
-        assert second.returncode == 2
+        assert second.exit_code == 2
         assert f"output {out} is in use by another prefkit process (pid {first.pid}" in second.stderr
         assert second.stderr.strip().count("\n") == 0
         first.wait(timeout=120)
@@ -97,7 +107,7 @@ def test_generate_killed_with_9_leaves_a_lock_the_next_run_takes_over(tmp_path, 
         first.wait()
         assert (tmp_path / "pairs.lock").exists()
         again = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(out), "-q")
-    assert again.returncode == 0, again.stderr
+    assert again.exit_code == 0, again.output
     ids = [row["id"] for row in lines(out)]
     assert ids and len(ids) == len(set(ids))
     assert not (tmp_path / "pairs.lock").exists()
@@ -113,9 +123,9 @@ def test_concurrent_run_on_one_run_dir_refuses_the_second(tmp_path, tasks_file):
         first = start("run", str(recipe), "--run-dir", str(run_dir), "-q")
         wait_for(lambda: len(lines(run_dir / "candidates.jsonl")) >= 1)
         second = run("run", str(recipe), "--run-dir", str(run_dir), "-q")
-        assert second.returncode == 2
+        assert second.exit_code == 2
         assert f"run directory {run_dir} is in use by another prefkit process (pid {first.pid}" in second.stderr
         first.wait(timeout=120)
         assert first.returncode == 0, first.stderr.read()
     again = run("run", str(recipe), "--run-dir", str(run_dir))
-    assert again.returncode == 0 and "skipped (unchanged)" in again.stderr
+    assert again.exit_code == 0 and "skipped (unchanged)" in again.stderr

@@ -1,6 +1,5 @@
 """The `prefkit` command line: a thin layer over the library; errors end in one line and an exit code."""
 
-from prefkit.cli import check, review, stages  # noqa: F401  (each registers its commands)
 from prefkit.cli.app import cli
 
 

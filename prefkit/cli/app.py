@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 import logging
 import os
 import sys
@@ -18,8 +20,34 @@ from prefkit.stage import StageContext
 console = Console(stderr=True)
 
 
+# Each command lives in the module of its group and is imported only when it runs (or for --help), so a
+# command pays only for its own imports.
+COMMANDS = {
+    "check": "prefkit.cli.check:check_command",
+    "tasks": "prefkit.cli.tasks:tasks_command",
+    "generate": "prefkit.cli.generate:generate_command",
+    "filter": "prefkit.cli.filter:filter_command",
+    "review": "prefkit.cli.review:review_group",
+    "demo-model": "prefkit.cli.train:demo_model_command",
+    "dpo": "prefkit.cli.train:dpo_command",
+    "merge": "prefkit.cli.train:merge_command",
+    "eval": "prefkit.cli.evaluate:eval_command",
+    "run": "prefkit.cli.run:run_command",
+}
+
+
 class PrefkitGroup(click.Group):
-    """Turns library errors into `error: <one line>` and the error's exit code (PREFKIT_DEBUG re-raises)."""
+    """Loads its commands on first use; turns library errors into `error: <one line>` and the error's exit
+    code (PREFKIT_DEBUG re-raises)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, _, attribute = COMMANDS[name].partition(":")
+        return getattr(importlib.import_module(module), attribute)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -46,6 +74,11 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+
+
+def echo_json(report: dict) -> None:
+    """A report as indented JSON on stdout."""
+    click.echo(json.dumps(report, indent=2, default=str))
 
 
 def verbose() -> bool:

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import click
 
-from prefkit.cli.app import cli
 from prefkit.errors import InputError
 
 
-@cli.command("check")
+@click.command("check")
 @click.argument("file", required=False, type=click.Path(path_type=Path))
 @click.option("--format", "format_name", required=True, help="Format to check against (react, alfworld, ...).")
 @click.option("--text", help="Check this one assistant turn instead of a file.")

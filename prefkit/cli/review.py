@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from prefkit.cli.app import cli, console, stage_context
+from prefkit.cli.app import console, stage_context
 from prefkit.cli.options import build_config, config_option, pop_config_flags
 from prefkit.review.stage import ReviewConfig, read_pairs
 
 
-@cli.group("review")
+@click.group("review")
 def review_group() -> None:
     """Human review of pairs: an Argilla queue (serve, add-annotator, push, status, pull) or `tui` offline.
 
@@ -29,9 +29,16 @@ def review_group() -> None:
     """
 
 
+def _default(field: str):
+    """The review stage's default for a setting the queue commands share with it."""
+    return ReviewConfig.model_fields[field].default
+
+
 def _connection_options(command):
     """--api-url / --api-key / --data-dir / --workspace, shared by the commands that talk to a server."""
-    command = click.option("--workspace", default="prefkit", show_default=True, help="Argilla workspace.")(command)
+    command = click.option("--workspace", default=_default("workspace"), show_default=True, help="Argilla workspace.")(
+        command
+    )
     command = click.option(
         "--data-dir",
         type=click.Path(path_type=Path),
@@ -76,8 +83,10 @@ def review_serve_command(port: int, data_dir: Path | None, database_url: str | N
 @review_group.command("push")
 @click.argument("curated", metavar="CURATED.jsonl", type=click.Path(path_type=Path))
 @click.option("--dataset", "dataset_name", required=True, help="Argilla dataset name (created if missing).")
-@click.option("--annotators-per-pair", default=1, show_default=True, help="Submitted answers a pair needs.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the A/B order per pair.")
+@click.option(
+    "--annotators-per-pair", default=_default("annotators_per_pair"), show_default=True, help="Answers a pair needs."
+)
+@click.option("--seed", default=_default("seed"), show_default=True, help="Seed of the A/B order per pair.")
 @_connection_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def review_push_command(

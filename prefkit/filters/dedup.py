@@ -8,12 +8,16 @@ is quadratic while LSH stays linear.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prefkit.records import turn_text
 
-_PRIME = np.uint64((1 << 61) - 1)
+if TYPE_CHECKING:
+    import numpy as np
+
+_PRIME = (1 << 61) - 1
 
 
 class DedupFilterConfig(BaseModel):
@@ -59,6 +63,7 @@ def find_duplicates(rows: list[dict], config: DedupFilterConfig) -> dict[int, in
     """
     if len(rows) < 2:
         return {}
+    import numpy as np
     from sklearn.feature_extraction.text import HashingVectorizer
 
     vectorizer = HashingVectorizer(
@@ -81,6 +86,9 @@ def find_duplicates(rows: list[dict], config: DedupFilterConfig) -> dict[int, in
 
 
 def _minhash(indices: np.ndarray, indptr: np.ndarray, config: DedupFilterConfig, seed: int) -> np.ndarray:
+    import numpy as np
+
+    prime = np.uint64(_PRIME)
     rng = np.random.default_rng(seed)
     a = rng.integers(1, 1 << 61, size=config.num_perm, dtype=np.uint64)
     b = rng.integers(0, 1 << 61, size=config.num_perm, dtype=np.uint64)
@@ -89,12 +97,14 @@ def _minhash(indices: np.ndarray, indptr: np.ndarray, config: DedupFilterConfig,
     starts = indptr[:-1]
     for k in range(config.num_perm):
         # Wrapping uint64 arithmetic is a fine universal hash here; the modulus only mixes the bits further.
-        values = (indices * a[k] + b[k]) % _PRIME
+        values = (indices * a[k] + b[k]) % prime
         signatures[:, k] = np.minimum.reduceat(values, starts)
     return signatures
 
 
 def _group(signatures: list[np.ndarray], config: DedupFilterConfig) -> dict[int, int]:
+    import numpy as np
+
     context, chosen, rejected = signatures
     n, rows_per_band = len(chosen), config.num_perm // config.bands
     parent = np.arange(n)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from prefkit.formats.base import Action, ActionSpec, ParsedTurn
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 NAME = "tool-call"
 
@@ -64,6 +65,8 @@ def _schemas(tools: tuple[dict[str, Any], ...] | None) -> dict[str, Draft202012V
 
 @lru_cache(maxsize=64)
 def _compile(tools_json: str) -> dict[str, Draft202012Validator]:
+    from jsonschema import Draft202012Validator  # imported when a tool schema is first checked
+
     validators = {}
     for tool in json.loads(tools_json):
         function = tool.get("function", tool)

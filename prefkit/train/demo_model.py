@@ -15,7 +15,7 @@ from prefkit.errors import InputError
 from prefkit.formats import ActionSpec
 from prefkit.outputs import check_distinct
 from prefkit.stage import Output, Stage, StageContext
-from prefkit.train.progress import attach_progress, library_warnings
+from prefkit.train.progress import attach_progress, library_output
 from prefkit.train.tiny import build_tiny_model, texts_of_pairs
 
 SLOPPY_KINDS = ("filler", "format_break", "ramble", "two_actions")
@@ -119,7 +119,7 @@ def build_demo_model(
             bf16=False,
             activation_checkpointing=False,
         )
-        with library_warnings(verbose):
+        with library_output(verbose):
             trainer = SFTTrainer(
                 model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer
             )

@@ -27,7 +27,7 @@ from prefkit.train.data import (
     split_pairs,
     to_dataset,
 )
-from prefkit.train.progress import attach_progress, library_warnings
+from prefkit.train.progress import attach_progress, library_output
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def train(
     config: DPOStageConfig, source: str = "options", resume: bool = False, quiet: bool = False, verbose: bool = False
 ) -> dict[str, Any]:
     """Train the adapter; returns the summary written to OUTPUT_DIR/training_summary.json."""
-    with library_warnings(verbose):
+    with library_output(verbose):
         return _train(config, source, resume, quiet, verbose)
 
 

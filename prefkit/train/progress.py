@@ -5,6 +5,7 @@ and a rich table at each evaluation, in place of transformers' tqdm bars and raw
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,14 +20,24 @@ def _metrics_line(logs: dict[str, Any]) -> str:
 
 
 @contextmanager
-def library_warnings(verbose: bool) -> Iterator[None]:
-    """While a model trains, the training libraries' FutureWarnings about their own internals (one library
-    calling another's deprecated names) are not shown, unless `verbose`. Scoped: the filters are restored
-    afterwards, nothing process-wide is changed."""
-    with warnings.catch_warnings():
-        if not verbose:
-            warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft|accelerate)\.")
+def library_output(verbose: bool) -> Iterator[None]:
+    """While a model trains, the training libraries' own noise is kept off the terminal unless `verbose`:
+    their FutureWarnings about each other's internals, and tqdm bars that no setting turns off (TRL's
+    reference log-prob pass reads only TQDM_DISABLE). Scoped: filters and the variable are restored."""
+    if verbose:
         yield
+        return
+    previous = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft|accelerate)\.")
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = previous
 
 
 def attach_progress(trainer: Any, title: str, quiet: bool, verbose: bool) -> None:

@@ -43,7 +43,8 @@ def test_trains_lora_adapter_and_writes_summary(tmp_path, tiny_model, small_pair
     filters = list(warnings.filters)
     result = run_dpo("--config", str(config), "--json")
     assert result.exit_code == 0, result.output
-    assert warnings.filters == filters  # no process-wide warning filter left behind
+    assert result.stderr == ""  # -q: nothing but errors; the summary is the JSON on stdout
+    assert warnings.filters == filters and "TQDM_DISABLE" not in os.environ  # nothing process-wide left behind
     out = tmp_path / "out"
     assert (out / "adapter_model.safetensors").exists() and (out / "adapter_config.json").exists()
     assert (out / "tokenizer_config.json").exists()

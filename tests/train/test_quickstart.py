@@ -47,3 +47,5 @@ def test_quickstart_shows_the_improvement(tmp_path):
     # What the person saw: a bar per training and the run table, no raw logs.
     assert "{'loss'" not in done.stderr + done.stdout and "{'train_runtime'" not in done.stderr + done.stdout
     assert "demo model (SFT)" in done.stderr and "dpo" in done.stderr and "prefkit run" in done.stderr
+    assert "evaluation at step" in done.stderr and "it/s]" not in done.stderr
+    assert "Warning" not in done.stderr, done.stderr

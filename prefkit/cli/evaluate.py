@@ -1,0 +1,59 @@
+"""`prefkit eval`: models side by side on held-out tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from prefkit.cli.app import console, echo_json, stage_context
+from prefkit.cli.options import build_config, config_option, pop_config_flags
+from prefkit.evaluate import EvalConfig
+
+PATH = click.Path(path_type=Path)
+
+
+@click.command("eval")
+@click.option(
+    "--model",
+    "models",
+    multiple=True,
+    required=True,
+    help="[LABEL=]PATH (checkpoint or adapter dir) or [LABEL=]openai:MODEL@BASE_URL; repeatable, first is the "
+    "baseline.",
+)
+@click.option("--tasks", "tasks_path", required=True, type=PATH, help="Held-out tasks (JSONL).")
+@config_option(EvalConfig, "format", required=True)
+@click.option("--out", "out_dir", required=True, type=PATH, help="Report folder.")
+@config_option(EvalConfig, "limit")
+@config_option(EvalConfig, "max_new_tokens")
+@config_option(EvalConfig, "temperature")
+@config_option(EvalConfig, "batch_size")
+@config_option(EvalConfig, "seed")
+@config_option(EvalConfig, "samples")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No table.")
+def eval_command(models, tasks_path, out_dir, as_json, quiet, **flags) -> None:
+    """Generate next turns with each model and score them with the filter's rules, side by side.
+
+    Writes report.json, report.md, chart.png and turns-LABEL.jsonl (every generated turn) to OUT.
+
+    \b
+    Example:
+      prefkit eval --model before=runs/q/demo-model --model after=runs/q/adapter \\
+          --tasks runs/q/eval-tasks.jsonl --format alfworld --out runs/q/eval
+      prefkit eval --model openai:qwen3-8b@http://localhost:8000/v1 --tasks t.jsonl --format react --out rep/
+    """
+    from prefkit.evaluate import STAGE, ModelSpec, evaluate_file, markdown
+
+    source = "eval options"
+    config = build_config(EvalConfig, None, pop_config_flags(flags), source)
+    STAGE.check(config, source)
+    specs = [ModelSpec.parse(text) for text in models]
+    local = any(spec.remote is None for spec in specs)
+    report = evaluate_file(config, tasks_path, out_dir, specs, ctx=stage_context(quiet, source, training=local))
+    if as_json:
+        echo_json(report)
+    if not quiet:
+        click.echo(markdown(report))
+        console.print(f"report -> {out_dir / 'report.md'} (json, chart.png, generated turns beside it)")

@@ -1,0 +1,82 @@
+"""`prefkit generate`: candidate pairs from a teacher (or from corruptions)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from prefkit.cli.app import console, echo_json, stage_context
+from prefkit.cli.options import build_config, config_option, pop_config_flags
+from prefkit.generate import GenerateConfig
+
+PATH = click.Path(path_type=Path)
+
+
+@click.command("generate")
+@click.argument("tasks_path", metavar="TASKS.jsonl", type=PATH)
+@click.option(
+    "--out", "out_path", required=True, type=PATH, help="Candidate pairs (JSONL, appended; a re-run resumes)."
+)
+@click.option("--recipe", "recipe_path", type=PATH, help="Recipe YAML (its generate: section).")
+@config_option(GenerateConfig, "teacher.base_url")
+@config_option(GenerateConfig, "teacher.model")
+@config_option(GenerateConfig, "strategy")
+@config_option(GenerateConfig, "teacher.concurrency")
+@config_option(GenerateConfig, "limit")
+@click.option("--skip-invalid", is_flag=True, help="Set aside unreadable task lines in OUT.invalid.jsonl.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or table.")
+def generate_command(tasks_path, out_path, recipe_path, skip_invalid, as_json, quiet, **flags) -> None:
+    """Ask the teacher for chosen/rejected turns; each pair is appended as soon as it exists.
+
+    A killed run resumes where it stopped; answers are cached in OUT.cache.sqlite, so nothing is paid
+    for twice. Tasks that failed after every retry are listed in OUT.failures.jsonl and retried by the
+    next run. One process at a time writes an output. The API key is read from the variable named by
+    teacher.api_key_env (default OPENAI_API_KEY).
+
+    \b
+    Example:
+      prefkit generate tasks.jsonl --recipe pipelines/dbbench.yaml --out candidates.jsonl
+      prefkit generate tasks.jsonl --strategy corrupt --out candidates.jsonl
+    """
+    from prefkit.generate import STAGE, generate_file, raise_for_failures
+    from prefkit.recipe import Recipe
+
+    base = Recipe.from_yaml(recipe_path).generate if recipe_path else None
+    source = str(recipe_path or "generate options")
+    config = build_config(GenerateConfig, base, pop_config_flags(flags), source)
+    STAGE.check(config, source)
+    report = generate_file(config, tasks_path, out_path, skip_invalid=skip_invalid, ctx=stage_context(quiet, source))
+    if as_json:
+        echo_json(report)
+    if not quiet:
+        _print_generate_table(report)
+    raise_for_failures(report)
+
+
+def _print_generate_table(report: dict) -> None:
+    table = Table(title=f"prefkit generate -> {report['out']}")
+    table.add_column("")
+    table.add_column("", justify="right")
+    rows = [
+        ("tasks", report["tasks"]),
+        ("already done (resumed)", report["already_done"]),
+        ("pairs written", report["pairs"]),
+        ("skipped (no pair)", report["skipped"]),
+        ("failed", report["failed"]),
+        ("teacher requests", report["requests"]),
+        ("retries", report["retries"]),
+        ("cache hits", report["cache_hits"]),
+        ("prompt tokens", report["prompt_tokens"]),
+        ("completion tokens", report["completion_tokens"]),
+        ("seconds", f"{report['seconds']:.1f}"),
+    ]
+    if report["cost"] is not None:
+        rows.append(("cost", f"{report['cost']:.4f}"))
+    for name, value in rows:
+        table.add_row(name, str(value))
+    console.print(table)
+    if report["repaired"]:
+        console.print(f"[yellow]repaired a torn last line: {report['repaired']}")

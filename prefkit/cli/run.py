@@ -1,0 +1,72 @@
+"""`prefkit run`: a whole recipe, stage by stage."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from prefkit.cli.app import console, progress_bar, quiet_training_libraries, verbose
+from prefkit.run import STAGES
+
+PATH = click.Path(path_type=Path)
+
+
+@click.command("run")
+@click.argument("recipe_path", metavar="RECIPE.yaml", type=PATH)
+@click.option("--run-dir", type=PATH, help="Where the stages' files go [default: runs/RECIPE-NAME].")
+@click.option("--from", "from_stage", type=click.Choice(STAGES), help="Redo this stage and every later one.")
+@click.option("--force", is_flag=True, help="Redo every stage.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and the final table.")
+def run_command(recipe_path: Path, run_dir: Path | None, from_stage: str | None, force: bool, quiet: bool) -> None:
+    """Run a recipe's stages in order; unchanged finished stages are skipped.
+
+    Each section of the recipe is the config of the stage of that name, the same one its command builds
+    from flags; relative paths in a recipe are relative to the recipe's folder.
+
+    \b
+    Example:
+      prefkit run pipelines/quickstart.yaml            # offline: corpus turns, corrupt, filter, auto review, DPO, eval
+      prefkit run pipelines/dbbench.yaml --run-dir runs/db1 --from filter
+    """
+    from prefkit.errors import ReviewPending
+    from prefkit.recipe import Recipe
+    from prefkit.run import Runner, StageResult
+
+    recipe = Recipe.from_yaml(recipe_path)
+    run_dir = run_dir or Path("runs") / (recipe.name or recipe_path.stem)
+    loud = verbose()
+    if not loud and (recipe.dpo or recipe.demo_model or recipe.eval):
+        quiet_training_libraries()
+    runner = Runner(
+        recipe,
+        recipe_path,
+        run_dir,
+        force=force,
+        from_stage=from_stage,
+        quiet=quiet,
+        verbose=loud,
+        log=lambda text: console.print(f"[bold]{text}"),
+        progress=lambda label, total: progress_bar(quiet, label, total),
+    )
+    pending = None
+    try:
+        results = runner.run()
+    except ReviewPending as error:
+        results, pending = [*runner.results, StageResult("review", "waiting for reviewers")], error
+    if not quiet:
+        table = Table(title=f"prefkit run {recipe_path} -> {run_dir}")
+        for column in ("stage", "status", "counts", "seconds"):
+            table.add_column(column)
+        for result in results:
+            counts = ", ".join(f"{k}: {v}" for k, v in result.counts.items())
+            table.add_row(result.stage, result.status, counts, f"{result.seconds:.1f}")
+        console.print(table)
+    if pending is not None:
+        click.echo(f"review in progress: {pending}", err=True)
+        sys.exit(pending.exit_code)
+    report = run_dir / "eval" / "report.md"
+    if report.exists() and not quiet:
+        console.print(f"report: {report}")

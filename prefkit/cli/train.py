@@ -1,0 +1,143 @@
+"""Training commands: `prefkit demo-model`, `prefkit dpo`, `prefkit merge`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from prefkit.cli.app import console, echo_json, stage_context
+from prefkit.cli.options import build_config, config_option, pop_config_flags
+from prefkit.train.demo_model import DemoModelConfig
+
+PATH = click.Path(path_type=Path)
+
+
+@click.command("demo-model")
+@click.option("--out", "out_dir", required=True, type=PATH, help="Where the model goes.")
+@click.option(
+    "--tasks", "tasks_path", type=PATH, help="Tasks with meta.reference [default: the bundled ALFWorld ReAct turns]."
+)
+@config_option(DemoModelConfig, "epochs")
+@config_option(DemoModelConfig, "sloppy_share")
+@config_option(DemoModelConfig, "hidden_size")
+@config_option(DemoModelConfig, "layers")
+@config_option(DemoModelConfig, "learning_rate")
+@config_option(DemoModelConfig, "seed")
+@click.option("-q", "--quiet", is_flag=True, help="Nothing but errors.")
+def demo_model_command(out_dir, tasks_path, quiet, **flags) -> None:
+    """Build a tiny Qwen3 from scratch and train it briefly (SFT, CPU) on real turns mixed with sloppy ones.
+
+    Before DPO it produces both disciplined and sloppy turns: a toy to watch the mechanism work, not an agent.
+
+    \b
+    Example:
+      prefkit demo-model --out runs/demo-model
+    """
+    from prefkit.train.demo_model import demo_model_stage
+
+    config = build_config(DemoModelConfig, None, pop_config_flags(flags), "demo-model options")
+    demo_model_stage(config, tasks_path, out_dir, ctx=stage_context(quiet, training=True))
+    if not quiet:
+        console.print(f"demo model -> {out_dir}")
+
+
+@click.command("dpo")
+@click.option("--config", "config_path", required=True, type=PATH, help="DPO config YAML (configs/dpo/).")
+@click.option("--output-dir", help="Overrides output_dir.")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a setting (YAML value; dotted keys for sections, e.g. lora.r=8); repeatable.",
+)
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in output_dir.")
+@click.option("--check-only", is_flag=True, help="Validate config and data, then stop before loading the model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the training summary as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="Nothing but errors.")
+def dpo_command(config_path, output_dir, overrides, resume, check_only, as_json, quiet) -> None:
+    """Train a LoRA adapter with TRL's DPOTrainer on reviewed pairs.
+
+    Config, data and lengths are all checked before the model loads. Any DPOConfig key of the installed
+    TRL may appear in the YAML and is passed through, every lora: key to peft's LoraConfig. For several
+    processes use accelerate or torchrun:
+
+    \b
+    Example:
+      prefkit dpo --config configs/dpo/tiny-cpu.yaml
+      prefkit dpo --config configs/dpo/ironguard-qwen3-4b.yaml --set dataset=reviewed.jsonl --set beta=0.2
+      accelerate launch --config_file configs/accelerate/ddp.yaml -m prefkit dpo --config ...
+      torchrun --standalone --nproc_per_node 2 -m prefkit dpo --config configs/dpo/tiny-cpu.yaml   # CPU, gloo
+    """
+    from prefkit.train import require_train_extra
+
+    require_train_extra()
+    from prefkit.train.config import load_dpo_config
+
+    source = str(config_path)
+    config = load_dpo_config(config_path, list(overrides), output_dir)
+    if check_only:
+        from prefkit.train.dpo import prepare
+
+        _, _, _, report = prepare(config, source)
+        left_out = report.prompt_fills_max_length + report.chosen_cut
+        click.echo(
+            json.dumps(report.as_dict(), indent=2)
+            if as_json
+            else f"ok: {report.train} train / {report.eval} eval pairs; {left_out} left out at "
+            f"max_length={config.trl('max_length')}"
+        )
+        return
+    from prefkit.train.dpo import dpo_stage
+
+    result = dpo_stage(config, resume=resume, ctx=stage_context(quiet, source, training=True))
+    summary = result.get("summary")
+    if not summary:
+        return  # not the main process
+    if as_json:
+        echo_json({k: v for k, v in summary.items() if k != "log_history"})
+    if not quiet:
+        _print_training_table(summary, config.output_dir)
+
+
+def _print_training_table(summary: dict, output_dir: Path) -> None:
+    table = Table(title=f"prefkit dpo -> {output_dir}")
+    table.add_column("metric")
+    table.add_column("train (final)", justify="right")
+    table.add_column("train (best)", justify="right")
+    table.add_column("eval (final)", justify="right")
+    for key in summary["train"]["final"]:
+
+        def cell(part: str, kind: str, key: str = key) -> str:
+            return f"{summary[part][kind][key]:.4f}" if key in summary[part][kind] else "-"
+
+        table.add_row(key, cell("train", "final"), cell("train", "best"), cell("eval", "final"))
+    data = summary["data"]
+    console.print(table)
+    console.print(
+        f"{summary['steps']} steps; {data['train']} train / {data['eval']} eval pairs; "
+        f"{data['prompt_fills_max_length'] + data['chosen_cut']} left out at max_length; trainable "
+        f"{summary['trainable_parameters']:,} of {summary['total_parameters']:,} parameters (LoRA)"
+    )
+
+
+@click.command("merge")
+@click.argument("adapter_dir", type=PATH)
+@click.option("--out", "out_dir", required=True, type=PATH, help="Where the merged model goes.")
+@click.option("--base", help="Base model path (default: the one recorded in the adapter).")
+def merge_command(adapter_dir: Path, out_dir: Path, base: str | None) -> None:
+    """Merge a LoRA adapter into its base: a plain checkpoint for AutoModelForCausalLM.from_pretrained.
+
+    \b
+    Example:
+      prefkit merge runs/tiny-cpu/adapter --out runs/tiny-cpu/merged
+    """
+    from prefkit.train import require_train_extra
+
+    require_train_extra()
+    from prefkit.train.merge import merge_adapter
+
+    console.print(f"merged model -> {merge_adapter(adapter_dir, out_dir, base)}")
