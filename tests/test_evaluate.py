@@ -60,55 +60,6 @@ def test_remote_model_through_the_openai_client(tmp_path, eval_tasks):
     assert {(body["temperature"], body["max_tokens"]) for body in server.stats.bodies} == {(0.0, 96)}
 
 
-def test_local_checkpoint_and_adapter_dir(tmp_path, eval_tasks):
-    pytest.importorskip("trl")
-    from prefkit.jsonl import read_jsonl
-    from prefkit.train.tiny import build_tiny_model, texts_of_pairs
-    from tests.train.conftest import PAIRS, write_config
-
-    model = build_tiny_model(
-        tmp_path / "m",
-        texts_of_pairs(read_jsonl(PAIRS)),
-        hidden_size=32,
-        heads=2,
-        kv_heads=1,
-        intermediate_size=64,
-        vocab_size=600,
-    )
-    pairs = tmp_path / "p.jsonl"
-    pairs.write_text("".join(line + "\n" for line in PAIRS.read_text().splitlines()[:16]))
-    config = write_config(
-        tmp_path / "c.yaml", model, pairs, tmp_path / "adapter", eval_split=0, max_steps=2, max_length=1024
-    )
-    assert CliRunner().invoke(cli, ["dpo", "--config", str(config), "-q"]).exit_code == 0
-    result = CliRunner().invoke(
-        cli,
-        [
-            "eval",
-            "--model",
-            f"base={model}",
-            "--model",
-            f"tuned={tmp_path / 'adapter'}",
-            "--tasks",
-            str(eval_tasks),
-            "--format",
-            "alfworld",
-            "--out",
-            str(tmp_path / "r"),
-            "--max-new-tokens",
-            "8",
-            "--temperature",
-            "1.0",
-            "--json",
-            "-q",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    assert set(report["models"]) == {"base", "tuned"} and report["tasks"] == 12
-    assert report["models"]["base"]["format_valid"]["n"] == 12
-
-
 def test_model_spec_parsing():
     assert ModelSpec.parse("after=runs/x/adapter") == ModelSpec("after", "runs/x/adapter")
     assert ModelSpec.parse("runs/x/adapter").label == "adapter"

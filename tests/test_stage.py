@@ -22,9 +22,10 @@ GENERATE = {"strategy": "corrupt", "corrupt": {"seed": 1}}
 FILTER = {"verbosity": {"max_thought_tokens": 8}, "dedup": {"threshold": 0.7}}
 
 
-def invoke(*args: str, input: str | None = None) -> None:
+def invoke(*args: str, input: str | None = None):
     result = CliRunner().invoke(cli, [str(a) for a in args], input=input)
     assert result.exit_code == 0, result.output + str(result.exception)
+    return result
 
 
 def write(path: Path, data: dict) -> Path:
@@ -129,9 +130,12 @@ def test_demo_model_dpo_and_eval_match_their_commands(tmp_path):
     same_bytes(run / "demo-model" / "model.safetensors", cli_dir / "demo-model" / "model.safetensors")
 
     config = write(tmp_path / "dpo.yaml", {**dpo, "model": str(cli_dir / "demo-model")})
-    invoke("dpo", "--config", config, "--set", f"dataset={run / 'curated.jsonl'}", "--output-dir",
-           cli_dir / "adapter", "-q")  # fmt: skip
+    shown = invoke("dpo", "--config", config, "--set", f"dataset={run / 'curated.jsonl'}", "--output-dir",
+                   cli_dir / "adapter")  # fmt: skip
     same_bytes(run / "adapter" / "adapter_model.safetensors", cli_dir / "adapter" / "adapter_model.safetensors")
+    # What a person saw meanwhile: prefkit's bar and table, not transformers' printed dicts or tqdm bars.
+    assert "2/2" in shown.stderr and "loss" in shown.stderr and "prefkit dpo" in shown.stderr
+    assert "{'loss'" not in shown.stdout + shown.stderr and "it/s]" not in shown.stderr
 
     invoke("eval", "--model", f"before={cli_dir / 'demo-model'}", "--model", f"after={cli_dir / 'adapter'}",
            "--tasks", cli_dir / "eval.jsonl", "--format", "alfworld", "--limit", "3", "--max-new-tokens", "8",
@@ -140,3 +144,9 @@ def test_demo_model_dpo_and_eval_match_their_commands(tmp_path):
         same_bytes(run / "eval" / name, cli_dir / "eval" / name)
     reports = [json.loads((d / "eval" / "report.json").read_text()) for d in (run, cli_dir)]
     assert without(reports[0], "models_evaluated") == without(reports[1], "models_evaluated")
+    assert set(reports[0]["models"]) == {"before", "after"} and reports[0]["tasks"] == 3
+    assert reports[0]["models"]["before"]["format_valid"]["n"] == 3
+    assert reports[0]["models_evaluated"] == {
+        "before": str((run / "demo-model").resolve()),
+        "after": str(run / "adapter"),
+    }
