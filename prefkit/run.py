@@ -154,6 +154,8 @@ class Runner:
                 if output.optional and output.kind not in read_later:
                     continue
                 outputs[argument] = produced[output.kind] = self.dir / output.name
+            if "eval_out" in outputs and not config.eval_share:
+                raise ConfigError(f"{source}: the eval stage needs held-out tasks; set tasks.eval_share above 0")
             # The one input a stage may also take from its config: dpo's base model.
             if name == "dpo" and "model" not in inputs and not config.model:
                 raise ConfigError(f"{source}: missing required setting 'dpo.model' (or add a demo_model: section)")

@@ -212,3 +212,16 @@ def test_eval_has_one_set_of_defaults_for_the_command_and_a_recipe(tmp_path):
     assert (section.temperature, section.max_new_tokens) == (0.0, 96)
     help_text = CliRunner().invoke(cli, ["eval", "--help"]).output
     assert "[default: 0.0]" in help_text and "[default: 96]" in help_text
+
+
+def test_an_eval_stage_without_held_out_tasks_fails_before_any_work(tmp_path):
+    data = {
+        "tasks": {"source": "alfworld-react", "path": str(CORPUS), "eval_share": 0.0},
+        "generate": {"strategy": "corrupt"},
+        "dpo": {"model": "some/base"},
+        "eval": {"format": "alfworld"},
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="the eval stage needs held-out tasks; set tasks.eval_share above 0"):
+        Runner(Recipe.from_yaml(path), path, tmp_path / "run").plan()
