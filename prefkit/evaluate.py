@@ -15,6 +15,7 @@ from prefkit.errors import ConfigError, InputError
 from prefkit.formats import ActionSpec, parse_turn
 from prefkit.jsonl import write_json, write_jsonl
 from prefkit.outputs import check_distinct
+from prefkit.privacy import redact_url
 from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
 from prefkit.stage import Output, Stage, StageContext
 
@@ -68,13 +69,21 @@ class ModelSpec:
         return cls(label or target, target)
 
     @property
+    def shown(self) -> str:
+        """The target as it may be recorded and printed: a URL without its credentials."""
+        if not self.target.startswith("openai:"):
+            return self.target
+        model, sep, url = self.target.partition("@")
+        return f"{model}{sep}{redact_url(url)}" if sep else self.target
+
+    @property
     def remote(self) -> tuple[str, str] | None:
         """(model, base_url) for an OpenAI-compatible target."""
         if not self.target.startswith("openai:"):
             return None
         model, sep, url = self.target[len("openai:") :].partition("@")
         if not sep or not model or not url:
-            raise ConfigError(f"--model {self.target!r}: expected openai:MODEL@BASE_URL")
+            raise ConfigError(f"--model {self.shown!r}: expected openai:MODEL@BASE_URL")
         return model, url
 
 
@@ -405,7 +414,7 @@ def evaluate(
         "samples_per_task": samples,
         "format": format_name,
         "temperature": temperature,
-        "models_evaluated": {m.label: m.target for m in models},
+        "models_evaluated": {m.label: m.shown for m in models},
         **summarise(scored, seed=seed),
     }
     write_report(out_dir, report)

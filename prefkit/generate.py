@@ -25,6 +25,7 @@ from prefkit.formats import ActionSpec
 from prefkit.jsonl import InvalidLines, write_jsonl
 from prefkit.lock import OutputLock
 from prefkit.outputs import check_distinct, side_file
+from prefkit.privacy import redact_url
 from prefkit.records import content_hash, pair_id
 from prefkit.scoring import Scorer, VerbosityConfig
 from prefkit.stage import Output, Stage, StageContext
@@ -243,7 +244,7 @@ class Generator:
                 "domain": task.get("domain"),
                 "strategy": self.config.strategy,
                 "teacher": teacher.model,
-                "teacher_url": teacher.base_url,
+                "teacher_url": redact_url(teacher.base_url),
                 "prompts_hash": self.prompts_hash,
                 "sampling": {k: v for k, v in teacher.sampling().items() if v is not None},
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},

@@ -117,6 +117,19 @@ def dumps(row: Any) -> str:
     return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it (Linux reports it in /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_writer(path: str | Path) -> Iterator[TextIO]:
     """Open a temp file beside `path`; on success fsync and rename it over `path`, else remove it."""
@@ -124,6 +137,7 @@ def atomic_writer(path: str | Path) -> Iterator[TextIO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; an output gets the user's usual mode
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             yield handle
             handle.flush()

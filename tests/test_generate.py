@@ -210,3 +210,26 @@ def test_corrupt_strategy_records_each_kind(tmp_path, tasks_file):
     assert all(row["rejected"] != row["chosen"] for row in rows)
     again = run("generate", str(tasks_file), "--strategy", "corrupt", "--out", str(tmp_path / "q.jsonl"), "-q")
     assert again.returncode == 0 and lines(tmp_path / "q.jsonl") == rows  # deterministic
+
+
+def test_a_key_in_the_base_url_is_never_recorded_or_shown(tmp_path, tasks_file):
+    secret, key = "url-secret-777", "sk-env-secret-4242"
+    with StandinServer(Behaviour(error_rate=0.2, seed=5)) as server:
+        url = server.url.replace("http://", f"http://user:{secret}@")
+        recipe = write_recipe(tmp_path / "r.yaml", url)
+        result = run("-v", "generate", str(tasks_file), "--recipe", str(recipe), "--out", str(tmp_path / "p.jsonl"),
+                     "--limit", "5", "--json", key=key)  # fmt: skip
+        evaluation = run("eval", "--model", f"openai:teacher-model@{url}", "--tasks", str(tasks_file), "--limit", "3",
+                         "--format", "alfworld", "--out", str(tmp_path / "eval"), key=key)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert evaluation.returncode == 0, evaluation.stderr
+    assert {row["meta"]["teacher_url"] for row in lines(tmp_path / "p.jsonl")} == {server.url}
+    for text in (result.stdout, result.stderr, evaluation.stdout, evaluation.stderr):
+        assert secret not in text and key not in text
+    for path in [*tmp_path.iterdir(), *(tmp_path / "eval").iterdir()]:
+        if path.is_file() and path != recipe:  # the recipe is the user's own input
+            assert secret.encode() not in path.read_bytes() and key.encode() not in path.read_bytes(), path
+    unreachable = write_recipe(tmp_path / "u.yaml", f"http://user:{secret}@127.0.0.1:9/v1")
+    down = run("generate", str(tasks_file), "--recipe", str(unreachable), "--out", str(tmp_path / "q.jsonl"), "-q")
+    assert down.returncode == 4 and "cannot reach the teacher at http://127.0.0.1:9/v1" in down.stderr
+    assert secret not in down.stderr

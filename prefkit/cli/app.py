@@ -15,6 +15,7 @@ from rich.console import Console
 
 from prefkit import __version__
 from prefkit.errors import PrefkitError
+from prefkit.privacy import RedactingFilter, redact_text
 from prefkit.stage import StageContext
 
 console = Console(stderr=True)
@@ -55,7 +56,7 @@ class PrefkitGroup(click.Group):
         except PrefkitError as error:
             if os.environ.get("PREFKIT_DEBUG"):
                 raise
-            click.echo(f"error: {error}", err=True)
+            click.echo(f"error: {redact_text(str(error))}", err=True)
             ctx.exit(error.exit_code)
 
 
@@ -74,6 +75,9 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:  # libraries log request URLs, credentials included
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
 
 
 def echo_json(report: dict) -> None:

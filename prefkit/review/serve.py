@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefkit.errors import InputError, ServerError
+from prefkit.privacy import make_private
 
 log = logging.getLogger(__name__)
 
@@ -216,9 +217,10 @@ class ArgillaServer:
         """Start Redis and the server, wait until the owner's API key works; the credentials."""
         if self.database_url and not self.database_url.startswith(("sqlite", "postgresql")):
             raise InputError(f"--database-url {self.database_url.split(':')[0]}:… is neither sqlite nor postgresql")
-        if not self.data_dir.exists():
-            self.data_dir.mkdir(parents=True, mode=0o700)  # the database holds API keys in clear
+        # The database holds API keys in clear: the whole data dir is private, whoever created it.
+        self.data_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
+        make_private(self.data_dir)
         self._lock = open(self.data_dir / "serve.lock", "w")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -313,6 +315,7 @@ class ArgillaServer:
                 env=env,
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
+                umask=0o077,  # the database it creates holds API keys
             )
         deadline = time.monotonic() + READY_TIMEOUT_S
         connection = Connection(self.url, self.credentials["api_key"])

@@ -17,6 +17,7 @@ from prefkit.config import ConfigPath
 from prefkit.errors import ConfigError, InputError, MissingExtraError, PrefkitError, ReviewPending
 from prefkit.jsonl import read_jsonl, write_json, write_jsonl
 from prefkit.outputs import check_distinct, side_file
+from prefkit.privacy import redact_url
 from prefkit.records import Pair, content_hash, ensure_pair_id
 from prefkit.stage import Output, Stage, StageContext
 
@@ -159,7 +160,7 @@ def _argilla(
         "dataset": name,
         "workspace": config.workspace,
         "annotators_per_pair": config.annotators_per_pair,
-        "url": connection.api_url,
+        "url": redact_url(connection.api_url),
     }
     previous = json.loads(marker.read_text()) if marker.exists() else None
     if previous is None or {k: previous.get(k) for k in pushed} != pushed:

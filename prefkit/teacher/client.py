@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prefkit.config import ConfigPath
 from prefkit.errors import ConfigError, FatalTeacherError, TeacherError
+from prefkit.privacy import redact_url
 from prefkit.teacher.cache import ResponseCache, cache_key
 from prefkit.teacher.ratelimit import TokenBucket
 
@@ -139,7 +140,7 @@ class Teacher:
         """Fail fast, with one clear line, on an unreachable URL, a bad key or a model the server lacks."""
         import openai
 
-        url = self.config.base_url
+        url = redact_url(self.config.base_url)
         try:
             models = await self._client.models.list()
         except openai.AuthenticationError:

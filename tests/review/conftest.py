@@ -18,7 +18,12 @@ PAIRS = Path(__file__).resolve().parents[2] / "data" / "pairs" / "tiny-pairs.jso
 @pytest.fixture(scope="session")
 def argilla_server(tmp_path_factory):
     """The running server (its data dir holds credentials.json)."""
-    server = ArgillaServer(tmp_path_factory.mktemp("argilla") / "data", port=free_port())
+    data_dir = tmp_path_factory.mktemp("argilla") / "data"
+    # A data dir the user made beforehand, readable by everyone, with a file in it: serve makes it private.
+    data_dir.mkdir(mode=0o755)
+    (data_dir / "notes.txt").write_text("mine")
+    (data_dir / "notes.txt").chmod(0o644)
+    server = ArgillaServer(data_dir, port=free_port())
     server.start()
     yield server
     server.stop()

@@ -93,3 +93,13 @@ def test_second_server_on_the_same_data_dir_or_port_is_refused(argilla_server, t
         ArgillaServer(argilla_server.data_dir, port=free_port()).start()
     with pytest.raises(ServerError, match=f"port {argilla_server.port} .* already in use"):
         ArgillaServer(tmp_path / "other", port=argilla_server.port).start()
+
+
+def test_a_data_dir_that_already_existed_is_made_private(argilla_server):
+    data_dir = argilla_server.data_dir
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    assert (data_dir / "notes.txt").read_text() == "mine"  # the user's file is kept, only made private
+    for path in data_dir.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert path.stat().st_mode & 0o077 == 0, path  # argilla.db (API keys), credentials, logs
+    assert (data_dir / "argilla.db").exists()

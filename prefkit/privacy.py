@@ -1,0 +1,60 @@
+"""The one rule for secrets: a secret-bearing folder is 0700 and every file in it 0600, whoever created them;
+a URL is recorded and shown without its userinfo and without query values that carry credentials."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+# Query parameters whose values are credentials (Azure's api-key and sig, presigned URLs' tokens, ...).
+SECRET_PARAMS = re.compile(r"(key|token|secret|password|passwd|pwd|sig|signature|auth|credential)", re.I)
+
+
+def redact_url(url: str | None) -> str | None:
+    """`url` without `user:password@` and with credential-bearing query values replaced by REDACTED."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc.rpartition("@")[2]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, "REDACTED" if SECRET_PARAMS.search(k) else v) for k, v in pairs], safe="/:")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@'\"]+@")
+_SECRET_QUERY = re.compile(r"([?&][^=&\s'\"]*" + SECRET_PARAMS.pattern + r"[^=&\s'\"]*=)[^&\s'\"]+", re.I)
+
+
+def redact_text(text: str) -> str:
+    """Every URL inside `text` (a log line, an error message) without userinfo or credential query values."""
+    return _SECRET_QUERY.sub(r"\1REDACTED", _USERINFO.sub(r"\1", text))
+
+
+class RedactingFilter:
+    """A logging filter that passes every record through `redact_text` (libraries log request URLs)."""
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        cleaned = redact_text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def make_private(folder: Path) -> None:
+    """`folder` 0700 and everything under it 0700 (folders) / 0600 (files), however they were created."""
+    folder.chmod(0o700)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            Path(root, name).chmod(0o700)
+        for name in files:
+            path = Path(root, name)
+            if not path.is_symlink():
+                path.chmod(0o600)
