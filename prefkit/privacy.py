@@ -6,26 +6,9 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Query parameters whose values are credentials (Azure's api-key and sig, presigned URLs' tokens, ...).
 SECRET_PARAMS = re.compile(r"(key|token|secret|password|passwd|pwd|sig|signature|auth|credential)", re.I)
-
-
-def redact_url(url: str | None) -> str | None:
-    """`url` without `user:password@` and with credential-bearing query values replaced by REDACTED."""
-    if not url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    netloc = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "REDACTED" if SECRET_PARAMS.search(k) else v) for k, v in pairs], safe="/:")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 _USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@'\"]+@")
@@ -46,6 +29,11 @@ class RedactingFilter:
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+def redact_url(url: str | None) -> str | None:
+    """`url` without `user:password@` and with credential-bearing query values replaced by REDACTED."""
+    return redact_text(url) if url else url
 
 
 def make_private(folder: Path) -> None:

@@ -106,8 +106,7 @@ def make_tasks(
 ) -> dict[str, Any]:
     """Write the selected tasks to `out` (and the held-out share to `eval_out`); returns the counts."""
     ctx = ctx or StageContext()
-    if not config.path:
-        raise ConfigError(f"{ctx.source}: missing required setting 'tasks.path'")
+    _require_path(config, ctx.source)
     check_distinct(config.path, {"--out": out, "--eval-out": eval_out})
     invalid = InvalidLines(side_file(out, "invalid")) if skip_invalid else None
     tasks, held = select_tasks(config, eval_out is not None, invalid)
@@ -125,9 +124,13 @@ def make_tasks(
     return report
 
 
-def _check(config: TasksConfig, source: str) -> None:
+def _require_path(config: TasksConfig, source: str) -> None:
     if not config.path:
         raise ConfigError(f"{source}: missing required setting 'tasks.path'")
+
+
+def _check(config: TasksConfig, source: str) -> None:
+    _require_path(config, source)
     for item in config.path:
         if not Path(item).exists():
             raise ConfigError(f"{source}: tasks file not found: {item}; check tasks.path")

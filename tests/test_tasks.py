@@ -36,3 +36,9 @@ def test_wrong_source_for_file_is_a_clear_error(tmp_path):
         cli, ["tasks", str(CORPUS / "react/fever.json"), "--from", "agentbench", "--out", str(tmp_path / "t.jsonl")]
     )
     assert result.exit_code == 2 and "fever.json" in result.stderr
+
+
+def test_a_required_flag_left_out_is_named_by_click(tmp_path):
+    result = CliRunner().invoke(cli, ["tasks", str(CORPUS / "react/fever.json"), "--out", str(tmp_path / "t.jsonl")])
+    assert result.exit_code == 2 and "Missing option '--from'" in result.stderr
+    assert not (tmp_path / "t.jsonl").exists()

@@ -34,22 +34,18 @@ def _plain(annotation: Any) -> Any:
     return annotation
 
 
-def choices(model: type[BaseModel], path: str) -> click.Choice:
-    """A click.Choice of the Literal values a config field allows."""
-    return click.Choice(list(typing.get_args(_plain(_field(model, path).annotation))))
-
-
 def config_option(model: type[BaseModel], path: str, *flags: str, **extra: Any) -> Callable:
     """A flag for the config field at dotted `path` (e.g. "teacher.base_url"); `flags` default to its name."""
     field = _field(model, path)
     annotation = _plain(field.annotation)
     default = field.get_default(call_default_factory=True)
     shown = "" if default in (None, [], {}) else f" [default: {default}]"
-    options: dict[str, Any] = {"default": None, "help": f"{field.description}{shown}"}
+    options: dict[str, Any] = {"help": f"{field.description}{shown}"}
     name = path.split(".")[-1].replace("_", "-")
     if annotation is bool:
         negative = extra.pop("negative", f"no-{name}")
         flags = flags or (f"--{name}/--{negative}",)
+        options["default"] = None  # a flag left out must leave the config's value alone, not set False
     else:
         flags = flags or (f"--{name}",)
         if typing.get_origin(annotation) is Literal:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from prefkit.cli.app import console, echo_json, stage_context
-from prefkit.cli.options import build_config, choices, config_option, pop_config_flags
+from prefkit.cli.options import build_config, config_option, pop_config_flags
 from prefkit.tasks import TasksConfig
 
 PATH = click.Path(path_type=Path)
@@ -15,9 +15,7 @@ PATH = click.Path(path_type=Path)
 
 @click.command("tasks")
 @click.argument("trajectories", nargs=-1, required=True, type=PATH)
-@click.option(
-    "--from", "source", required=True, type=choices(TasksConfig, "source"), help="How the files are laid out."
-)
+@config_option(TasksConfig, "source", "--from", required=True)
 @click.option("--out", "out_path", required=True, type=PATH, help="Tasks (JSONL).")
 @click.option("--eval-out", "eval_path", type=PATH, help="Hold out --eval-share of the tasks into this file.")
 @config_option(TasksConfig, "max_prompt_chars")
@@ -28,7 +26,7 @@ PATH = click.Path(path_type=Path)
 @click.option("--skip-invalid", is_flag=True, help="--from tasks: set aside unreadable lines in OUT.invalid.jsonl.")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
-def tasks_command(trajectories, source, out_path, eval_path, skip_invalid, as_json, quiet, **flags) -> None:
+def tasks_command(trajectories, out_path, eval_path, skip_invalid, as_json, quiet, **flags) -> None:
     """Split real trajectories into tasks: one per assistant turn, the real turn kept as meta.reference.
 
     Tasks are then selected as a recipe's tasks: section selects them: one per distinct context, shuffled
@@ -52,7 +50,7 @@ def tasks_command(trajectories, source, out_path, eval_path, skip_invalid, as_js
     given = pop_config_flags(flags)
     if "eval_share" in given and eval_path is None:
         raise click.UsageError("--eval-share needs --eval-out (where the held-out tasks go)")
-    config = build_config(TasksConfig, {"source": source, "path": list(trajectories)}, given, "tasks options")
+    config = build_config(TasksConfig, {"path": list(trajectories)}, given, "tasks options")
     report = make_tasks(config, out_path, eval_path, skip_invalid=skip_invalid, ctx=stage_context(quiet))
     if as_json:
         echo_json(report)

@@ -204,22 +204,22 @@ def _unknown(key: str, known: set[str], what: str, prefix: str = "") -> str:
     return f"unknown key '{prefix}{key}' ({what}){hint}"
 
 
-_KINDS = ((bool, "true or false"), (int, "a whole number"), (float, "a number"), (str, "a string"))
+# (type of TRL's default, what a value must be, whether a value fits); bool first: True is also an int.
+_KINDS = (
+    (bool, "true or false", lambda v: isinstance(v, bool)),
+    (int, "a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    (float, "a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+    (str, "a string", lambda v: isinstance(v, str)),
+)
 
 
 def _check_type(key: str, value: Any, default: Any, source: str) -> None:
     """A passed-through value must have the type of TRL's default for it (TRL's dataclass does not check)."""
     if default is None or value is None:
         return
-    for kind, words in _KINDS:
+    for kind, words, fits in _KINDS:
         if isinstance(default, kind):
-            fits = (
-                isinstance(value, bool)
-                if kind is bool
-                else not isinstance(value, bool)
-                and (isinstance(value, (int, float)) if kind is float else isinstance(value, kind))
-            )
-            if not fits:
+            if not fits(value):
                 raise ConfigError(f"{source}: '{key}': expected {words} (TRL's DPOConfig.{key}), got {value!r}")
             return
 
