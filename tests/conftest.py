@@ -44,6 +44,9 @@ def private_home(tmp_path_factory, monkeypatch):
     for name in list(os.environ):
         if name.startswith("ARGILLA_") or name == "OPENAI_API_KEY":
             monkeypatch.delenv(name)
+    # No test reaches a hub: a call that tried would wait on the network instead of failing.
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(name, "1")
     return home
 
 
