@@ -1,5 +1,6 @@
-"""Append-only JSON Lines with crash recovery: each finished record is one flushed line, and a line torn
-by a crash (even kill -9) is detected and set aside on the next open, never trusted and never lost."""
+"""Append-only JSON Lines with crash recovery: each finished record is one flushed line, and a last line torn
+by a crash (even kill -9) is detected and set aside on the next open, never trusted and never lost. Any other
+unreadable line means the file is not this log (or was edited): it stops with the line, nothing is moved."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 from pathlib import Path
 from typing import IO
 
+from prefkit.errors import InputError
 from prefkit.jsonl import dumps
 from prefkit.outputs import side_file
 
@@ -31,31 +33,47 @@ class AppendLog:
         if not self.path.exists():
             return
         data = self.path.read_bytes()
+        lines = data.splitlines(keepends=True)
         good_end = 0
-        for line in data.splitlines(keepends=True):
-            if not line.endswith(b"\n"):
-                break
-            try:
-                row = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                break
-            self.rows.append(row)
-            good_end += len(line)
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                good_end += len(line)
+                continue
+            reason = _unreadable(line)
+            if reason is None:
+                self.rows.append(json.loads(line))
+                good_end += len(line)
+                continue
+            if number == len(lines) and line.lstrip().startswith(b"{") and not line.endswith(b"\n"):
+                break  # the one thing a crash leaves: the start of a record, cut off
+            raise InputError(
+                f"line {number} is {reason}; only a record cut off at the very end is repaired automatically. "
+                "Fix or remove that line, or write to a new output",
+                str(self.path),
+                number,
+            )
         if good_end < len(data):
             torn = side_file(self.path, "torn")
             with torn.open("ab") as handle:
-                handle.write(data[good_end:] + (b"" if data.endswith(b"\n") else b"\n"))
+                handle.write(data[good_end:] + b"\n")
             with self.path.open("r+b") as handle:
                 handle.truncate(good_end)
             self.repaired = f"{len(data) - good_end} bytes after line {len(self.rows)} were incomplete; moved to {torn}"
             log.warning("%s: %s", self.path, self.repaired)
+        elif data and not data.endswith(b"\n"):
+            with self.path.open("ab") as handle:  # a whole last record without its newline (an edited file)
+                handle.write(b"\n")
 
     def append(self, row: dict) -> None:
         """Write one record as one line and flush it to the OS (fsync too when asked)."""
-        self._handle.write(dumps(row) + "\n")
-        self._handle.flush()
-        if self.fsync:
-            os.fsync(self._handle.fileno())
+        try:
+            self._handle.write(dumps(row) + "\n")
+            self._handle.flush()
+            if self.fsync:
+                os.fsync(self._handle.fileno())
+        except OSError as error:
+            error.filename = error.filename or str(self.path)
+            raise
 
     def close(self) -> None:
         """Close the file."""
@@ -66,3 +84,14 @@ class AppendLog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _unreadable(line: bytes) -> str | None:
+    """Why a line is not one JSON record (None when it is one)."""
+    try:
+        row = json.loads(line)
+    except UnicodeDecodeError:
+        return "not valid UTF-8"
+    except json.JSONDecodeError as error:
+        return f"not JSON ({error.msg} at column {error.colno})"
+    return None if isinstance(row, dict) else f"JSON but not an object ({type(row).__name__})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import typing
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -60,18 +61,32 @@ def describe_config_error(model: type[BaseModel], error: ValidationError) -> str
     if first["type"] == "extra_forbidden":
         known = _fields_at(model, loc[:-1])
         close = difflib.get_close_matches(loc[-1], known, n=1)
-        hint = f"; did you mean '{'.'.join([*loc[:-1], close[0]])}'?" if close else f"; valid keys: {', '.join(known)}"
-        return f"unknown key '{key}'{hint}"
+        hint = f" (did you mean '{'.'.join([*loc[:-1], close[0]])}'?)" if close else ""
+        where = f" in '{'.'.join(loc[:-1])}'" if loc[:-1] else ""
+        listed = f"; valid keys{where}: {', '.join(known)}" if known else ""
+        return f"unknown key '{key}'{hint}{listed}"
     if first["type"] == "missing":
         return f"missing required setting '{key}'"
-    return f"'{key}': {first['msg']}"
+    return f"'{key}': {first['msg'].removeprefix('Value error, ')}"
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The config model an annotation holds: itself, or inside Optional[...], Annotated[...], list[...]."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
 
 
 def _fields_at(model: type[BaseModel], path: list[str]) -> list[str]:
-    current: Any = model
+    current: type[BaseModel] | None = model
     for part in path:
-        field = getattr(current, "model_fields", {}).get(part)
-        if field is None:
+        field = current.model_fields.get(part) if current else None
+        if field is not None:
+            current = _model_in(field.annotation)
+        elif not part.isdigit():  # an index into a list of sections stays on that section's model
             return []
-        current = field.annotation
-    return list(getattr(current, "model_fields", {}))
+    return list(current.model_fields) if current else []

@@ -14,9 +14,10 @@ class InputError(PrefkitError):
 
     exit_code = 2
 
-    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+    def __init__(self, message: str, path: str | None = None, line: int | None = None, skippable: bool = False):
         self.path = path
         self.line = line
+        self.skippable = skippable  # a bad line that a command's --skip-invalid could set aside
         where = f"{path}:{line}: " if path and line else (f"{path}: " if path else "")
         super().__init__(f"{where}{message}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,10 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from prefkit.errors import ConfigError, InputError
 from prefkit.formats import ActionSpec, parse_turn
 from prefkit.jsonl import write_json, write_jsonl
-from prefkit.outputs import check_distinct
+from prefkit.outputs import check_outputs, disk_errors, output_folder
 from prefkit.privacy import redact_url
 from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
 from prefkit.stage import Output, Stage, StageContext
+from prefkit.teacher.client import check_http_url
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,6 +53,9 @@ class EvalConfig(BaseModel):
     max_prompt_tokens: int = Field(2048, ge=1, description="Longest context given to a local model (its end).")
 
 
+LABEL = re.compile(r"(?!\.)[A-Za-z0-9._-]{1,64}")
+
+
 @dataclass
 class ModelSpec:
     """A model to evaluate: a local checkpoint or adapter dir, or `openai:MODEL@BASE_URL`."""
@@ -64,9 +69,12 @@ class ModelSpec:
         label, sep, target = text.partition("=")
         if not sep or target.startswith("//") or ":" in label:
             label, target = "", text
-        if not label:
+        if label and not LABEL.fullmatch(label):
+            raise ConfigError(f"--model {label}=...: a label is letters, digits, '.', '-' and '_' (it names files)")
+        if not label:  # the model's own name, made safe to use in file names
             label = target.split("@")[0].removeprefix("openai:") if target.startswith("openai:") else Path(target).name
-        return cls(label or target, target)
+            label = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip(".-") or "model"
+        return cls(label, target)
 
     @property
     def shown(self) -> str:
@@ -84,6 +92,10 @@ class ModelSpec:
         model, sep, url = self.target[len("openai:") :].partition("@")
         if not sep or not model or not url:
             raise ConfigError(f"--model {self.shown!r}: expected openai:MODEL@BASE_URL")
+        try:
+            check_http_url(url)
+        except ValueError as error:
+            raise ConfigError(f"--model {self.shown!r}: {error}") from None
         return model, url
 
 
@@ -190,7 +202,7 @@ def score_turns(tasks: list[dict], turns: list[dict], format_name: str, scorer: 
     """Per-turn measures: validity, filler, thought tokens, repeated action, agreement with the reference."""
     rows = []
     for task, turn in zip(tasks, turns):
-        spec = ActionSpec.model_validate((task.get("meta") or {}).get("action_spec") or {})
+        spec = ActionSpec().merged((task.get("meta") or {}).get("action_spec"))
         score = scorer.score(format_name, turn, spec, previous_assistant(task["messages"]))
         reference = (task.get("meta") or {}).get("reference")
         agreement = None
@@ -453,13 +465,21 @@ def evaluate_file(
         models = [ModelSpec("before", base_of(adapter)), ModelSpec("after", str(adapter))]
     if not models:
         raise ConfigError("give at least one --model")
-    check_distinct([tasks], {"--out": out})
+    local = [Path(model.target) for model in models if model.remote is None]
+    for path in local:  # before any work: a folder that holds no model would fail only after the first model ran
+        if not path.exists():
+            raise InputError("model path not found", str(path))
+        if not ((path / "config.json").exists() or (path / "adapter_config.json").exists()):
+            raise InputError(
+                "not a model checkpoint or adapter folder (no config.json or adapter_config.json)", str(path)
+            )
+    check_outputs([tasks, *local], folders={"--out": out}, overwrite=ctx.overwrite)
     if any(model.remote is None for model in models):
         from prefkit.train import require_train_extra
 
         require_train_extra()
     rows = read_tasks(tasks)[: config.limit]  # limit None keeps them all
-    with library_output(ctx.verbose):
+    with library_output(ctx.verbose), output_folder(out), disk_errors(out):
         return evaluate(
             models,
             rows,

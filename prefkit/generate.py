@@ -20,11 +20,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from prefkit.appendlog import AppendLog
-from prefkit.errors import FatalTeacherError, PrefkitError, TeacherError
+from prefkit.errors import FatalTeacherError, TeacherError
 from prefkit.formats import ActionSpec
 from prefkit.jsonl import InvalidLines, write_jsonl
 from prefkit.lock import OutputLock
-from prefkit.outputs import check_distinct, side_file
+from prefkit.outputs import check_outputs, side_file
 from prefkit.privacy import redact_url
 from prefkit.records import content_hash, pair_id
 from prefkit.scoring import Scorer, VerbosityConfig
@@ -95,7 +95,7 @@ def cache_file(out: Path) -> Path:
 
 
 def _spec(task: dict) -> ActionSpec:
-    return ActionSpec.model_validate((task.get("meta") or {}).get("action_spec") or {})
+    return ActionSpec().merged((task.get("meta") or {}).get("action_spec"))
 
 
 def _tools(task: dict) -> list[dict] | None:
@@ -277,7 +277,12 @@ def generate_file(
     `skip_invalid` go to OUT.invalid.jsonl."""
     ctx = ctx or StageContext()
     out = Path(out)
-    check_distinct([tasks], {"--out": out})
+    sides = {f"--out's {kind} file": side_file(out, kind) for kind in ("skipped", "failures", "torn")}
+    if skip_invalid:
+        sides["--out's invalid file"] = side_file(out, "invalid")
+    if config.needs_teacher:
+        sides["the answer cache"] = config.teacher.cache or cache_file(out)
+    check_outputs([tasks], {"--out": out, **sides, "--out's lock": side_file(out, "lock", "")})
     with OutputLock(side_file(out, "lock", ""), f"output {out}"):
         if not ctx.resume:
             for path in (out, *(side_file(out, kind) for kind in ("skipped", "failures", "torn"))):
@@ -299,7 +304,7 @@ def generate_file(
 def raise_for_failures(report: dict[str, Any]) -> None:
     """A run with tasks that failed after every retry ends with an error that says how to go on."""
     if report["failed"]:
-        raise PrefkitError(
+        raise TeacherError(
             f"{report['failed']} of {report['tasks']} tasks failed after every retry; they are listed in "
             f"{report['failures_file']} and the next run retries them"
         )

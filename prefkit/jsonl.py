@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -56,8 +57,11 @@ def iter_jsonl(
     schema: type[BaseModel] | None = None,
     invalid: InvalidLines | None = None,
     allow_empty: bool = False,
+    skippable: bool = False,
 ) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, object) for each record; bad lines raise InputError or go to `invalid`."""
+    """Yield (line number, object) for each record; bad lines raise InputError or go to `invalid`.
+    `skippable`: the caller can take an `invalid` collector, so the error is marked as one --skip-invalid
+    would set aside (only a command that has that flag says so)."""
     path = Path(path)
     if not path.exists():
         raise InputError("file not found; check the path", str(path))
@@ -73,7 +77,7 @@ def iter_jsonl(
                 row = _parse_line(stripped, schema, first=number == 1)
             except _BadLine as bad:
                 if invalid is None:
-                    raise InputError(f"{bad}; fix the line or pass --skip-invalid", str(path), number) from None
+                    raise InputError(f"{bad}; fix or remove the line", str(path), number, skippable) from None
                 invalid.add(str(path), number, str(bad), stripped)
                 continue
             count += 1
@@ -143,9 +147,11 @@ def atomic_writer(path: str | Path) -> Iterator[TextIO]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(error, OSError) and error.filename in (None, tmp):
+            error.filename = str(path)  # the file the user named, not our temp file
         raise
 
 
@@ -160,8 +166,20 @@ def write_jsonl(path: str | Path, rows: Iterable[Any]) -> int:
     return count
 
 
+def finite(obj: Any) -> Any:
+    """`obj` with NaN and infinities as None: JSON has no such numbers (json.dump would write `NaN`, which no
+    strict parser reads)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {key: finite(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(value) for value in obj]
+    return obj
+
+
 def write_json(path: str | Path, obj: Any) -> None:
-    """Write one JSON document atomically (indented, for people to read)."""
+    """Write one JSON document atomically (indented, for people to read; NaN written as null)."""
     with atomic_writer(path) as handle:
-        json.dump(obj, handle, ensure_ascii=False, indent=2)
+        json.dump(finite(obj), handle, ensure_ascii=False, indent=2, allow_nan=False, default=str)
         handle.write("\n")

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from prefkit.errors import ConfigError, InputError
 from prefkit.jsonl import write_json
 from prefkit.lock import OutputLock
+from prefkit.outputs import check_output_folder, inside, output_folder
 from prefkit.recipe import Recipe
 from prefkit.records import content_hash
 from prefkit.stage import Stage, StageContext, no_progress
@@ -111,6 +112,7 @@ class Runner:
         recipe_path: Path,
         run_dir: Path,
         force: bool = False,
+        overwrite: bool = False,
         from_stage: str | None = None,
         quiet: bool = False,
         verbose: bool = False,
@@ -118,7 +120,8 @@ class Runner:
         progress: Callable = no_progress,
     ):
         self.recipe, self.recipe_path, self.dir = recipe, Path(recipe_path), Path(run_dir)
-        self.force, self.from_stage, self.quiet, self.verbose = force, from_stage, quiet, verbose
+        self.force, self.overwrite, self.from_stage = force, overwrite, from_stage
+        self.quiet, self.verbose = quiet, verbose
         self.log, self.progress = log, progress
         self.results: list[StageResult] = []
         self.state_path = self.dir / "state.json"
@@ -170,14 +173,45 @@ class Runner:
             raise ConfigError(f"--from {self.from_stage}: this recipe's stages are {', '.join(stages)}")
         for step in steps:
             step.stage.check(step.config, str(self.recipe_path))
+        self._check_run_dir(steps)
         return steps
+
+    def _check_run_dir(self, steps: list[Step]) -> None:
+        """The run directory is new, empty or an earlier run's (or --overwrite), and no file the recipe reads
+        lies where a stage writes: the run would replace or delete it."""
+        earlier_run = (self.dir / "state.json").exists()
+        check_output_folder("--run-dir", self.dir, overwrite=self.overwrite or earlier_run)
+        written = [self.state_path, self.dir / "run.lock", *(p for step in steps for p in step.outputs.values())]
+        read = [self.recipe_path, *(p for step in steps for p in _paths_in(step.config))]
+        for source in read:
+            for target in written:
+                if inside(source, target):
+                    raise ConfigError(
+                        f"{self.recipe_path}: {source} is where this run writes {target.name}; keep the recipe's "
+                        "files out of the run directory or choose another --run-dir"
+                    )
+
+    def _read_state(self) -> dict[str, Any]:
+        if not self.state_path.exists():
+            return {}
+        try:
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise InputError(
+                f"not readable JSON ({error}); delete it to run every stage again", str(self.state_path)
+            ) from None
+        if not isinstance(state, dict) or not all(isinstance(v, dict) for v in state.values()):
+            raise InputError("not a prefkit run state; delete it to run every stage again", str(self.state_path))
+        return state
 
     def run(self) -> list[StageResult]:
         """Run (or skip) every stage in order."""
         steps = self.validate()
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with OutputLock(self.dir / "run.lock", f"run directory {self.dir}"):
-            state: dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+        with (
+            output_folder(self.dir, keep_on_error=True),
+            OutputLock(self.dir / "run.lock", f"run directory {self.dir}"),
+        ):
+            state = self._read_state()
             redo = False
             for step in steps:
                 redo = redo or step.stage.name == self.from_stage
@@ -214,6 +248,7 @@ class Runner:
             say=(lambda text: None) if self.quiet else self.log,
             progress=self.progress,
             source=str(self.recipe_path),
+            overwrite=True,  # the run directory is prefkit's (checked before the first stage)
         )
         started = time.perf_counter()
         state[name] = {"key": key}  # an interrupted stage resumes only with these same settings

@@ -69,7 +69,8 @@ def _say_nothing(text: str) -> None:
 class StageContext:
     """How a stage reports while it works: `with ctx.progress(label, total) as advance:` shows a bar (advance(n)
     moves it); `say` prints a line; `resume` says an earlier attempt with the same settings may be continued;
-    `source` names where the settings came from, for error messages."""
+    `source` names where the settings came from, for error messages; `overwrite` lets an output folder that
+    holds files prefkit did not write be written into (the user's --overwrite)."""
 
     quiet: bool = False
     verbose: bool = False
@@ -77,3 +78,4 @@ class StageContext:
     say: Callable[[str], None] = _say_nothing
     progress: Callable[[str, int], AbstractContextManager[Callable[[int], None]]] = no_progress
     source: str = "options"
+    overwrite: bool = False

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from prefkit.config import ConfigPath
 from prefkit.errors import ConfigError, InputError
 from prefkit.jsonl import InvalidLines, iter_jsonl, write_jsonl
-from prefkit.outputs import check_distinct, side_file
+from prefkit.outputs import check_outputs, side_file
 from prefkit.records import Task, content_hash, context_chars
 from prefkit.stage import Output, Stage, StageContext
 
@@ -55,7 +55,7 @@ class TasksConfig(BaseModel):
 def read_tasks(path: str | Path, invalid: InvalidLines | None = None) -> list[dict]:
     """Tasks from JSONL; duplicate ids are an error naming both lines."""
     tasks, first_line = [], {}
-    for line, row in iter_jsonl(path, Task, invalid=invalid):
+    for line, row in iter_jsonl(path, Task, invalid=invalid, skippable=True):
         if row["id"] in first_line:
             raise InputError(
                 f"duplicate task id {row['id']!r} (first on line {first_line[row['id']]}); ids must be unique",
@@ -107,8 +107,11 @@ def make_tasks(
     """Write the selected tasks to `out` (and the held-out share to `eval_out`); returns the counts."""
     ctx = ctx or StageContext()
     _require_path(config, ctx.source)
-    check_distinct(config.path, {"--out": out, "--eval-out": eval_out})
     invalid = InvalidLines(side_file(out, "invalid")) if skip_invalid else None
+    check_outputs(
+        config.path,
+        {"--out": out, "--eval-out": eval_out, "--out's invalid lines": invalid.path if invalid is not None else None},
+    )
     tasks, held = select_tasks(config, eval_out is not None, invalid)
     write_jsonl(out, tasks)
     if eval_out is not None:

@@ -58,6 +58,13 @@ class PrefkitGroup(click.Group):
                 raise
             click.echo(f"error: {redact_text(str(error))}", err=True)
             ctx.exit(error.exit_code)
+        except OSError as error:  # a path the checks could not foresee: gone read-only, full disk, ...
+            if os.environ.get("PREFKIT_DEBUG"):
+                raise
+            from prefkit.outputs import describe_os_error, os_error_exit_code
+
+            click.echo(f"error: {redact_text(describe_os_error(error))}", err=True)
+            ctx.exit(os_error_exit_code(error))
 
 
 @click.group(cls=PrefkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,9 +87,24 @@ def cli(ctx: click.Context, verbose: bool) -> None:
             handler.addFilter(RedactingFilter())
 
 
+@contextmanager
+def offering_skip_invalid() -> Iterator[None]:
+    """For a command with --skip-invalid: an unreadable input line says the flag would set it aside."""
+    from prefkit.errors import InputError
+
+    try:
+        yield
+    except InputError as error:
+        if not error.skippable:
+            raise
+        raise InputError(f"{error} (or pass --skip-invalid to set such lines aside)") from None
+
+
 def echo_json(report: dict) -> None:
     """A report as indented JSON on stdout."""
-    click.echo(json.dumps(report, indent=2, default=str))
+    from prefkit.jsonl import finite
+
+    click.echo(json.dumps(finite(report), indent=2, default=str, allow_nan=False))
 
 
 def verbose() -> bool:
@@ -113,9 +135,12 @@ def progress_bar(quiet: bool, label: str, total: int) -> Iterator[Callable[[int]
         yield lambda n: bar.advance(task, n)
 
 
-def stage_context(quiet: bool, source: str = "options", training: bool = False) -> StageContext:
+def stage_context(
+    quiet: bool, source: str = "options", training: bool = False, overwrite: bool = False
+) -> StageContext:
     """How a stage called from the command line reports: bars and lines on stderr unless --quiet. `training`:
-    the stage loads models, so the training libraries' own logs and bars are turned down (unless -v)."""
+    the stage loads models, so the training libraries' own logs and bars are turned down (unless -v);
+    `overwrite`: the user's --overwrite."""
     loud = verbose()
     if training and not loud:
         quiet_training_libraries()
@@ -125,6 +150,7 @@ def stage_context(quiet: bool, source: str = "options", training: bool = False) 
         say=(lambda text: None) if quiet else (lambda text: console.print(text)),
         progress=lambda label, total: progress_bar(quiet, label, total),
         source=source,
+        overwrite=overwrite,
     )
 
 

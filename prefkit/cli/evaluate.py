@@ -31,9 +31,10 @@ PATH = click.Path(path_type=Path)
 @config_option(EvalConfig, "batch_size")
 @config_option(EvalConfig, "seed")
 @config_option(EvalConfig, "samples")
+@click.option("--overwrite", is_flag=True, help="Write into OUT even if it holds files prefkit did not write.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No table.")
-def eval_command(models, tasks_path, out_dir, as_json, quiet, **flags) -> None:
+def eval_command(models, tasks_path, out_dir, overwrite, as_json, quiet, **flags) -> None:
     """Generate next turns with each model and score them with the filter's rules, side by side.
 
     Writes report.json, report.md, chart.png and turns-LABEL.jsonl (every generated turn) to OUT.
@@ -51,7 +52,9 @@ def eval_command(models, tasks_path, out_dir, as_json, quiet, **flags) -> None:
     STAGE.check(config, source)
     specs = [ModelSpec.parse(text) for text in models]
     local = any(spec.remote is None for spec in specs)
-    report = evaluate_file(config, tasks_path, out_dir, specs, ctx=stage_context(quiet, source, training=local))
+    report = evaluate_file(
+        config, tasks_path, out_dir, specs, ctx=stage_context(quiet, source, training=local, overwrite=overwrite)
+    )
     if as_json:
         echo_json(report)
     if not quiet:

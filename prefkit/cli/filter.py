@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from prefkit.cli.app import console, echo_json, stage_context
+from prefkit.cli.app import console, echo_json, offering_skip_invalid, stage_context
 from prefkit.cli.options import build_config, config_option, pop_config_flags
 from prefkit.filters.pipeline import FilterConfig
 
@@ -55,10 +55,11 @@ def filter_command(
     source = str(config_path or "filter options")
     config = build_config(FilterConfig, base, given, source)
     STAGE.check(config, source)
-    report = filter_file(
-        config, input_path, out_path, dropped_path, report_path, plots=plots_dir, skip_invalid=skip_invalid,
-        ctx=stage_context(quiet, source),
-    )  # fmt: skip
+    with offering_skip_invalid():
+        report = filter_file(
+            config, input_path, out_path, dropped_path, report_path, plots=plots_dir, skip_invalid=skip_invalid,
+            ctx=stage_context(quiet, source),
+        )  # fmt: skip
     if as_json:
         echo_json(report)
     if not quiet:

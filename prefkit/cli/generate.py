@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from prefkit.cli.app import console, echo_json, stage_context
+from prefkit.cli.app import console, echo_json, offering_skip_invalid, stage_context
 from prefkit.cli.options import build_config, config_option, pop_config_flags
 from prefkit.generate import GenerateConfig
 
@@ -47,8 +47,13 @@ def generate_command(tasks_path, out_path, recipe_path, skip_invalid, as_json, q
     base = Recipe.from_yaml(recipe_path).generate if recipe_path else None
     source = str(recipe_path or "generate options")
     config = build_config(GenerateConfig, base, pop_config_flags(flags), source)
+    if config.needs_teacher:
+        config.teacher.require(source, flags=True)
     STAGE.check(config, source)
-    report = generate_file(config, tasks_path, out_path, skip_invalid=skip_invalid, ctx=stage_context(quiet, source))
+    with offering_skip_invalid():
+        report = generate_file(
+            config, tasks_path, out_path, skip_invalid=skip_invalid, ctx=stage_context(quiet, source)
+        )
     if as_json:
         echo_json(report)
     if not quiet:

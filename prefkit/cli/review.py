@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from prefkit.cli.app import console, stage_context
+from prefkit.cli.app import console, echo_json, stage_context
 from prefkit.cli.options import build_config, config_option, pop_config_flags
 from prefkit.review.stage import ReviewConfig, read_pairs
 
@@ -49,7 +49,7 @@ def _connection_options(command):
 
 
 @review_group.command("serve")
-@click.option("--port", type=int, default=6900, show_default=True, help="Port on 127.0.0.1.")
+@click.option("--port", type=click.IntRange(1, 65535), default=6900, show_default=True, help="Port on 127.0.0.1.")
 @click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
@@ -174,7 +174,7 @@ def review_status_command(
 
     result = status(resolve_connection(api_url, api_key, data_dir), dataset_name, workspace)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     console.print(
         f"'{dataset_name}': {result['completed']} of {result['total']} pairs completed, "
@@ -220,11 +220,11 @@ def review_pull_command(
       prefkit review pull --dataset dbbench-v1 --out reviewed.jsonl
     """
     from prefkit.jsonl import write_jsonl
-    from prefkit.outputs import check_distinct, side_file
+    from prefkit.outputs import check_outputs, side_file
     from prefkit.review.argilla_queue import pull, resolve_connection
 
     dropped_path = dropped_path or side_file(out_path, "dropped")
-    check_distinct([], {"--out": out_path, "--dropped": dropped_path})
+    check_outputs([], {"--out": out_path, "--dropped": dropped_path})
     result = pull(resolve_connection(api_url, api_key, data_dir), dataset_name, workspace)
     write_jsonl(out_path, result.kept)
     write_jsonl(dropped_path, result.dropped)
@@ -235,7 +235,7 @@ def review_pull_command(
         "dropped": str(dropped_path),
     }
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        echo_json(report)
         return
     table = Table("outcome", "pairs")
     for key, value in sorted(result.counts.items()):

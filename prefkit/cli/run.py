@@ -19,8 +19,15 @@ PATH = click.Path(path_type=Path)
 @click.option("--run-dir", type=PATH, help="Where the stages' files go [default: runs/RECIPE-NAME].")
 @click.option("--from", "from_stage", type=click.Choice(STAGES), help="Redo this stage and every later one.")
 @click.option("--force", is_flag=True, help="Redo every stage.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Use --run-dir even if it holds files prefkit did not write (stage files are replaced).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the final table.")
-def run_command(recipe_path: Path, run_dir: Path | None, from_stage: str | None, force: bool, quiet: bool) -> None:
+def run_command(
+    recipe_path: Path, run_dir: Path | None, from_stage: str | None, force: bool, overwrite: bool, quiet: bool
+) -> None:
     """Run a recipe's stages in order; unchanged finished stages are skipped.
 
     Each section of the recipe is the config of the stage of that name, the same one its command builds
@@ -45,6 +52,7 @@ def run_command(recipe_path: Path, run_dir: Path | None, from_stage: str | None,
         recipe_path,
         run_dir,
         force=force,
+        overwrite=overwrite,
         from_stage=from_stage,
         quiet=quiet,
         verbose=loud,

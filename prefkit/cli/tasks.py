@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from prefkit.cli.app import console, echo_json, stage_context
+from prefkit.cli.app import console, echo_json, offering_skip_invalid, stage_context
 from prefkit.cli.options import build_config, config_option, pop_config_flags
 from prefkit.tasks import TasksConfig
 
@@ -51,7 +51,8 @@ def tasks_command(trajectories, out_path, eval_path, skip_invalid, as_json, quie
     if "eval_share" in given and eval_path is None:
         raise click.UsageError("--eval-share needs --eval-out (where the held-out tasks go)")
     config = build_config(TasksConfig, {"path": list(trajectories)}, given, "tasks options")
-    report = make_tasks(config, out_path, eval_path, skip_invalid=skip_invalid, ctx=stage_context(quiet))
+    with offering_skip_invalid():
+        report = make_tasks(config, out_path, eval_path, skip_invalid=skip_invalid, ctx=stage_context(quiet))
     if as_json:
         echo_json(report)
     elif not quiet:

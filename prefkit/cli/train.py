@@ -26,8 +26,9 @@ PATH = click.Path(path_type=Path)
 @config_option(DemoModelConfig, "layers")
 @config_option(DemoModelConfig, "learning_rate")
 @config_option(DemoModelConfig, "seed")
+@click.option("--overwrite", is_flag=True, help="Write into OUT even if it holds files prefkit did not write.")
 @click.option("-q", "--quiet", is_flag=True, help="Nothing but errors.")
-def demo_model_command(out_dir, tasks_path, quiet, **flags) -> None:
+def demo_model_command(out_dir, tasks_path, overwrite, quiet, **flags) -> None:
     """Build a tiny Qwen3 from scratch and train it briefly (SFT, CPU) on real turns mixed with sloppy ones.
 
     Before DPO it produces both disciplined and sloppy turns: a toy to watch the mechanism work, not an agent.
@@ -39,7 +40,7 @@ def demo_model_command(out_dir, tasks_path, quiet, **flags) -> None:
     from prefkit.train.demo_model import demo_model_stage
 
     config = build_config(DemoModelConfig, None, pop_config_flags(flags), "demo-model options")
-    demo_model_stage(config, tasks_path, out_dir, ctx=stage_context(quiet, training=True))
+    demo_model_stage(config, tasks_path, out_dir, ctx=stage_context(quiet, training=True, overwrite=overwrite))
     if not quiet:
         console.print(f"demo model -> {out_dir}")
 
@@ -55,10 +56,11 @@ def demo_model_command(out_dir, tasks_path, quiet, **flags) -> None:
     help="Override a setting (YAML value; dotted keys for sections, e.g. lora.r=8); repeatable.",
 )
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in output_dir.")
+@click.option("--overwrite", is_flag=True, help="Write into output_dir even if it holds files prefkit did not write.")
 @click.option("--check-only", is_flag=True, help="Validate config and data, then stop before loading the model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the training summary as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="Nothing but errors.")
-def dpo_command(config_path, output_dir, overrides, resume, check_only, as_json, quiet) -> None:
+def dpo_command(config_path, output_dir, overrides, resume, overwrite, check_only, as_json, quiet) -> None:
     """Train a LoRA adapter with TRL's DPOTrainer on reviewed pairs.
 
     Config, data and lengths are all checked before the model loads. Any DPOConfig key of the installed
@@ -93,7 +95,7 @@ def dpo_command(config_path, output_dir, overrides, resume, check_only, as_json,
         return
     from prefkit.train.dpo import dpo_stage
 
-    result = dpo_stage(config, resume=resume, ctx=stage_context(quiet, source, training=True))
+    result = dpo_stage(config, resume=resume, ctx=stage_context(quiet, source, training=True, overwrite=overwrite))
     summary = result.get("summary")
     if not summary:
         return  # not the main process
@@ -128,7 +130,8 @@ def _print_training_table(summary: dict, output_dir: Path) -> None:
 @click.argument("adapter_dir", type=PATH)
 @click.option("--out", "out_dir", required=True, type=PATH, help="Where the merged model goes.")
 @click.option("--base", help="Base model path (default: the one recorded in the adapter).")
-def merge_command(adapter_dir: Path, out_dir: Path, base: str | None) -> None:
+@click.option("--overwrite", is_flag=True, help="Write into OUT even if it holds files prefkit did not write.")
+def merge_command(adapter_dir: Path, out_dir: Path, base: str | None, overwrite: bool) -> None:
     """Merge a LoRA adapter into its base: a plain checkpoint for AutoModelForCausalLM.from_pretrained.
 
     \b
@@ -140,4 +143,4 @@ def merge_command(adapter_dir: Path, out_dir: Path, base: str | None) -> None:
     require_train_extra()
     from prefkit.train.merge import merge_adapter
 
-    console.print(f"merged model -> {merge_adapter(adapter_dir, out_dir, base)}")
+    console.print(f"merged model -> {merge_adapter(adapter_dir, out_dir, base, overwrite)}")

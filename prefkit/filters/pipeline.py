@@ -27,7 +27,7 @@ from prefkit.filters.pair import PairFilter, PairFilterConfig
 from prefkit.filters.verbosity import VerbosityFilter, VerbosityFilterConfig
 from prefkit.formats import ActionSpec
 from prefkit.jsonl import InvalidLines, read_jsonl, write_json, write_jsonl
-from prefkit.outputs import check_distinct, side_file
+from prefkit.outputs import check_output_folder, check_outputs, side_file
 from prefkit.records import Pair, add_meta, ensure_pair_id
 from prefkit.scoring import Scorer
 from prefkit.stage import Output, Stage, StageContext
@@ -202,9 +202,19 @@ def filter_file(
     OUT.invalid.jsonl. Returns the report."""
     ctx = ctx or StageContext()
     dropped = dropped or side_file(out, "dropped")
-    check_distinct([pairs, *config.decontamination.eval_sets], {"--out": out, "--dropped": dropped, "--report": report})
     invalid = InvalidLines(side_file(out, "invalid")) if skip_invalid else None
-    rows = read_jsonl(pairs, Pair, invalid=invalid)
+    check_outputs(
+        [pairs, *config.decontamination.eval_sets],
+        {
+            "--out": out,
+            "--dropped": dropped,
+            "--report": report,
+            "--out's invalid lines": invalid.path if invalid is not None else None,
+        },
+    )
+    if plots:  # its own chart files, among whatever else the folder holds
+        check_output_folder("--plots", plots, overwrite=True)
+    rows = read_jsonl(pairs, Pair, invalid=invalid, skippable=True)
     with ctx.progress("filtering", len(rows)) as advance:
         result = run_filters(rows, config, progress=advance)
     write_jsonl(out, result.kept)

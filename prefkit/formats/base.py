@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from prefkit.errors import InputError
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +100,26 @@ class ActionSpec(BaseModel):
         None, description="Force one dialect: react: dbbench|numbered; alfworld: agentbench|react. None detects it."
     )
 
+    @field_validator("arguments", "commands")
+    @classmethod
+    def _compiles(cls, patterns: dict[str, str] | tuple[str, ...] | None):
+        for pattern in patterns.values() if isinstance(patterns, dict) else patterns or ():
+            try:
+                compiled_pattern(pattern)
+            except re.error as error:
+                raise ValueError(f"{pattern!r} is not a valid regular expression ({error})") from None
+        return patterns
+
     def merged(self, overrides: dict[str, Any] | None) -> ActionSpec:
-        """This spec with a task's own `action_spec` keys laid over it."""
+        """This spec with a task's own `action_spec` keys laid over it (a bad one is an InputError)."""
         if not overrides:
             return self
-        return ActionSpec.model_validate({**self.model_dump(exclude_unset=True), **overrides})
+        try:
+            return ActionSpec.model_validate({**self.model_dump(exclude_unset=True), **overrides})
+        except ValidationError as error:
+            from prefkit.config import describe_config_error
+
+            raise InputError(f"a task's meta.action_spec: {describe_config_error(ActionSpec, error)}") from None
 
     def check_name(self, turn: ParsedTurn, name: str, code: str = "unknown_action") -> bool:
         """Flag `name` when the spec lists allowed names and it is not one of them."""

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import warnings
 from collections import Counter, defaultdict
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from prefkit.errors import InputError, MissingExtraError, PrefkitError, ServerError
+from prefkit.privacy import make_private
 from prefkit.records import ensure_pair_id, turn_text
 from prefkit.review.aggregate import LABELS, Answer, apply_decision, cohen_kappa, fleiss_kappa
 from prefkit.review.auto import RuleJudge
@@ -336,13 +338,33 @@ def _get_dataset(client, name: str, workspace: str):
     return dataset
 
 
+# Argilla 1.x's username rule (ES_INDEX_REGEX_PATTERN in argilla-io/argilla src/argilla/server/constants.py,
+# which its UserCreate schema applied); argilla-server 2.8 (api/schemas/v1/users.py) only asks for one
+# character. The name also becomes a file name, so prefkit keeps the stricter rule, up to 64 characters.
+USERNAME = re.compile(r"(?![-_])[a-z0-9_-]{1,64}")
+
+
+def check_username(username: str) -> None:
+    """An annotator name: lowercase letters, digits, '-' and '_', not starting with '-' or '_', at most 64."""
+    if not USERNAME.fullmatch(username):
+        shown = repr(username if len(username) <= 40 else username[:40] + "...")
+        raise InputError(
+            f"{shown} is not a valid annotator name: use 1-64 lowercase letters, digits, '-' and '_', not "
+            "starting with '-' or '_' (e.g. alice, reviewer-2)"
+        )
+
+
 def add_annotator(connection: Connection, username: str, folder: Path, workspace: str = DEFAULT_WORKSPACE) -> dict:
-    """Create an annotator account with a generated password in the workspace (or add an existing user to it);
-    a new account's credentials go into FOLDER/USERNAME.json, readable by this user only."""
+    """Create an annotator account with a generated password in the workspace (or add an existing annotator
+    to it); a new account's credentials go into FOLDER/USERNAME.json, readable by this user only. A name that
+    breaks Argilla's username rule, or is an owner's or admin's account, changes nothing."""
     import argilla as rg
 
+    from prefkit.outputs import name_inside
     from prefkit.review.serve import write_private
 
+    check_username(username)
+    out = name_inside(folder, username, ".json")
     client = connect(connection)
     with sdk_errors(connection, f"add the annotator '{username}'"):
         space = client.workspaces(name=workspace) or rg.Workspace(name=workspace, client=client).create()
@@ -350,12 +372,15 @@ def add_annotator(connection: Connection, username: str, folder: Path, workspace
             warnings.simplefilter("ignore")  # the SDK warns when the user does not exist yet
             user = client.users(username=username)
         created = user is None
-        out = None
+        if not created and user.role != "annotator":
+            raise InputError(
+                f"'{username}' is an {user.role} account on the server, not an annotator; choose another name"
+            )
         if created:
             # The file first: a password that only ever existed on the server would be lost.
             password = secrets.token_urlsafe(12)
             folder.mkdir(parents=True, exist_ok=True)
-            out = folder / f"{username}.json"
+            make_private(folder)
             write_private(
                 out,
                 json.dumps({"url": connection.api_url, "username": username, "password": password}, indent=2) + "\n",
@@ -367,7 +392,12 @@ def add_annotator(connection: Connection, username: str, folder: Path, workspace
                 raise
         if username not in [member.username for member in space.users]:
             user.add_to_workspace(space)
-    return {"username": username, "workspace": workspace, "created": created, "credentials": str(out) if out else None}
+    return {
+        "username": username,
+        "workspace": workspace,
+        "created": created,
+        "credentials": str(out) if created else None,
+    }
 
 
 def status(connection: Connection, dataset_name: str, workspace: str = DEFAULT_WORKSPACE) -> dict:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from prefkit.config import ConfigPath
 from prefkit.errors import ConfigError, InputError, MissingExtraError, PrefkitError, ReviewPending
 from prefkit.jsonl import read_jsonl, write_json, write_jsonl
-from prefkit.outputs import check_distinct, side_file
+from prefkit.outputs import check_outputs, side_file
 from prefkit.privacy import redact_url
 from prefkit.records import Pair, content_hash, ensure_pair_id
 from prefkit.stage import Output, Stage, StageContext
@@ -73,7 +73,9 @@ def review_pairs(
     while argilla reviewers are not done."""
     ctx = ctx or StageContext()
     dropped = dropped or side_file(out, "dropped")
-    check_distinct([pairs], {"--out": out, "--dropped": dropped})
+    sides = {"tui": ("decisions", ".jsonl"), "argilla": ("push", ".json")}.get(config.mode)
+    log = side_file(out, *sides) if sides else None
+    check_outputs([pairs], {"--out": out, "--dropped": dropped, f"--out's {sides and sides[0]} file": log})
     if config.mode == "argilla":
         _check_argilla(config, ctx.source, api_key)
     rows = read_pairs(pairs)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from prefkit.errors import InputError
 from prefkit.records import content_hash
 
 
@@ -24,28 +29,50 @@ class ResponseCache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL, "
-            "created REAL DEFAULT (julianday('now')))"
-        )
         self.hits = 0
         self.misses = 0
+        with self._errors():
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL, "
+                "created REAL DEFAULT (julianday('now')))"
+            )
+            self._db.execute("SELECT key, answer FROM answers LIMIT 1").fetchall()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite's errors as prefkit's: a full disk is the OSError it is, anything else a broken cache file."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            if "full" in str(error):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path)) from None
+            raise InputError(
+                f"not a usable answer cache ({error}); move it aside to start a new one (its answers would be "
+                "asked for again)",
+                str(self.path),
+            ) from None
 
     def get(self, key: str) -> dict | None:
         """The cached answer, or None (counted as a hit or a miss)."""
-        row = self._db.execute("SELECT answer FROM answers WHERE key = ?", (key,)).fetchone()
+        with self._errors():
+            row = self._db.execute("SELECT answer FROM answers WHERE key = ?", (key,)).fetchone()
         if row is None:
             self.misses += 1
             return None
+        try:
+            answer = json.loads(row[0])
+        except ValueError:
+            raise InputError(f"the cached answer {key} is not JSON; move the cache aside", str(self.path)) from None
         self.hits += 1
-        return json.loads(row[0])
+        return answer
 
     def put(self, key: str, answer: dict) -> None:
         """Store an answer (an existing one is kept: the first answer paid for wins)."""
-        self._db.execute("INSERT OR IGNORE INTO answers (key, answer) VALUES (?, ?)", (key, json.dumps(answer)))
+        with self._errors():
+            self._db.execute("INSERT OR IGNORE INTO answers (key, answer) VALUES (?, ?)", (key, json.dumps(answer)))
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prefkit.config import ConfigPath
 from prefkit.errors import ConfigError, FatalTeacherError, TeacherError
@@ -25,6 +25,30 @@ from prefkit.teacher.cache import ResponseCache, cache_key
 from prefkit.teacher.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
+
+
+def check_http_url(url: str) -> None:
+    """An OpenAI-compatible base URL: http(s)://HOST[:PORT]/...; anything else is a ValueError naming it."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is not a number or is above 65535
+    except ValueError as error:
+        raise ValueError(f"{redact_url(url)!r} is not a valid URL ({error})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{redact_url(url)!r} is not an http(s)://HOST/... URL, e.g. http://localhost:8000/v1")
+
+
+# Statuses worth another attempt: timeouts, conflicts and rate limits, and server errors except the ones that
+# say the server cannot ever do this (501 Not Implemented, 505 HTTP Version Not Supported).
+TEMPORARY = {408, 409, 425, 429}
+PERMANENT_5XX = {501, 505}
+
+
+def temporary(status: int) -> bool:
+    """Whether an HTTP status from the teacher may go away on its own (so the request is retried)."""
+    return status in TEMPORARY or (status >= 500 and status not in PERMANENT_5XX)
 
 
 class TeacherConfig(BaseModel):
@@ -58,14 +82,20 @@ class TeacherConfig(BaseModel):
         None, description="SQLite cache path [default: beside the output, OUT.cache.sqlite]."
     )
 
-    def require(self, source: str) -> None:
-        """A teacher URL and model are required before any work starts."""
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None:
+            check_http_url(url)
+        return url
+
+    def require(self, source: str, flags: bool = False) -> None:
+        """A teacher URL and model are required before any work starts; `flags`: the command has --base-url
+        and --model, so the message may suggest them."""
         for name in ("base_url", "model"):
             if not getattr(self, name):
-                raise ConfigError(
-                    f"{source}: missing required setting 'teacher.{name}' "
-                    f"(set it in the recipe or pass --{name.replace('_', '-')})"
-                )
+                where = f"pass --{name.replace('_', '-')} or set it in --recipe" if flags else "set it in the recipe"
+                raise ConfigError(f"{source}: missing required setting 'teacher.{name}' ({where})")
 
     def sampling(self) -> dict[str, Any]:
         """The sampling settings sent with every request (and part of the cache key)."""
@@ -227,6 +257,10 @@ class Teacher:
                     wait = _retry_after(error) or self._backoff(attempt)
                     last_error = "429 rate limited"
                 except openai.APIStatusError as error:
+                    if not temporary(error.status_code):
+                        raise FatalTeacherError(
+                            f"the teacher answered {error.status_code}: {_message(error)}; retrying will not help"
+                        ) from None
                     wait, last_error = self._backoff(attempt), f"{error.status_code} {_message(error)}"
                 except openai.APITimeoutError:
                     wait, last_error = self._backoff(attempt), f"timed out after {self.config.timeout:g}s"

@@ -275,7 +275,11 @@ def load_dpo_config(
             target = target.setdefault(parent, {})
             if not isinstance(target, dict):
                 raise ConfigError(f"--set {item!r}: '{parent}' is not a section")
-        target[leaf] = yaml.safe_load(raw)
+        try:
+            target[leaf] = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({problem}); quote it") from None
     if output_dir:
         data["output_dir"] = output_dir
     source = str(path or "dpo options")

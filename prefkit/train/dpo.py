@@ -15,7 +15,7 @@ from typing import Any
 
 from prefkit.errors import ConfigError, InputError, TrainingDiverged
 from prefkit.jsonl import write_json
-from prefkit.outputs import check_distinct
+from prefkit.outputs import check_outputs, disk_errors, output_folder
 from prefkit.stage import Output, Stage, StageContext
 from prefkit.train.config import DPOStageConfig, check_dpo_config
 from prefkit.train.data import (
@@ -279,8 +279,14 @@ def dpo_stage(
     changes = {"dataset": [dataset] if dataset else None, "output_dir": output_dir, "model": model and str(model)}
     config = config.model_copy(update={key: value for key, value in changes.items() if value is not None})
     check_dpo_config(config, ctx.source)
-    check_distinct([*config.dataset, *(config.eval_dataset or [])], {"output_dir": config.output_dir})
-    summary = train(config, ctx.source, resume=resume, quiet=ctx.quiet, verbose=ctx.verbose)
+    base = Path(config.model) if config.model and Path(config.model).exists() else None
+    check_outputs(
+        [*config.dataset, *(config.eval_dataset or []), base],
+        folders={"output_dir": config.output_dir},
+        overwrite=ctx.overwrite or resume,
+    )
+    with output_folder(config.output_dir, keep_on_error=True), disk_errors(config.output_dir):  # checkpoints kept
+        summary = train(config, ctx.source, resume=resume, quiet=ctx.quiet, verbose=ctx.verbose)
     if not summary:
         return {}  # not the main process
     accuracy = summary.get("eval", {}).get("final", {}).get("rewards/accuracies")
