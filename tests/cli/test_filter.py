@@ -143,7 +143,6 @@ def test_a_demo_model_size_its_heads_cannot_split_is_a_one_line_config_error(tmp
     result = CliRunner().invoke(cli, ["demo-model", "--out", str(tmp_path / "m"), "--hidden-size", "20"])
     assert result.exit_code == 2
     assert result.stderr == (
-        "error: demo-model options: 'hidden_size': must be a multiple of 8 "
-        "(4 attention heads of even size)\n"
+        "error: demo-model options: 'hidden_size': must be a multiple of 8 (4 attention heads of even size)\n"
     )
     assert not (tmp_path / "m").exists()
