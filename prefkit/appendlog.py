@@ -4,6 +4,7 @@ unreadable line means the file is not this log (or was edited): it stops with th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ class AppendLog:
         self.repaired: str | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._recover()
-        self._handle: IO[str] = self.path.open("a", encoding="utf-8")
+        self._handle: IO[bytes] = self.path.open("ab", buffering=0)
 
     def _recover(self) -> None:
         if not self.path.exists():
@@ -65,13 +66,19 @@ class AppendLog:
                 handle.write(b"\n")
 
     def append(self, row: dict) -> None:
-        """Write one record as one line and flush it to the OS (fsync too when asked)."""
+        """Write one record as one line straight to the OS (fsync too when asked); a write that fails (a full
+        disk) is cut off again, so the file never ends in half a record."""
+        data = (dumps(row) + "\n").encode("utf-8")
+        start = self._handle.seek(0, os.SEEK_END)
         try:
-            self._handle.write(dumps(row) + "\n")
-            self._handle.flush()
+            written = 0
+            while written < len(data):
+                written += self._handle.write(data[written:])
             if self.fsync:
                 os.fsync(self._handle.fileno())
         except OSError as error:
+            with contextlib.suppress(OSError):
+                self._handle.truncate(start)
             error.filename = error.filename or str(self.path)
             raise
 

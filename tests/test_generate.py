@@ -233,3 +233,86 @@ def test_a_key_in_the_base_url_is_never_recorded_or_shown(tmp_path, tasks_file):
     down = run("generate", str(tasks_file), "--recipe", str(unreachable), "--out", str(tmp_path / "q.jsonl"), "-q")
     assert down.returncode == 4 and "cannot reach the teacher at http://127.0.0.1:9/v1" in down.stderr
     assert secret not in down.stderr
+
+
+def test_a_bad_line_before_the_end_of_the_output_stops_the_resume_and_moves_nothing(tmp_path, tasks_file):
+    out = tmp_path / "pairs.jsonl"
+    assert run("generate", str(tasks_file), "--strategy", "corrupt", "--out", str(out), "-q").returncode == 0
+    rows = out.read_text().splitlines()
+    rows[2] = rows[2][:40]  # damaged in the middle (an edit, a bad copy): not what a crash leaves
+    out.write_text("\n".join(rows) + "\n")
+    damaged = out.read_bytes()
+    result = run("generate", str(tasks_file), "--strategy", "corrupt", "--out", str(out), "-q")
+    assert result.returncode == 2 and f"{out}:3: line 3 is not JSON" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert out.read_bytes() == damaged and not (tmp_path / "pairs.torn.jsonl").exists()
+
+
+def test_an_output_that_is_not_a_pairs_log_is_refused_not_moved_aside(tmp_path, tasks_file):
+    for name, text in (("sheet.csv", "a,b\n1,2\n"), ("one-line.csv", "a,b,c")):
+        out = tmp_path / name
+        out.write_text(text)
+        result = run("generate", str(tasks_file), "--strategy", "corrupt", "--out", str(out), "-q")
+        assert result.returncode == 2 and "line 1 is not JSON" in result.stderr, result.stderr
+        assert out.read_text() == text and not list(tmp_path.glob(f"{out.stem}.torn*"))
+
+
+def test_a_last_record_without_its_newline_is_kept(tmp_path, tasks_file):
+    out = tmp_path / "pairs.jsonl"
+    assert run("generate", str(tasks_file), "--strategy", "corrupt", "--out", str(out), "-q").returncode == 0
+    whole = out.read_text()
+    out.write_text(whole.rstrip("\n"))
+    again = run("generate", str(tasks_file), "--strategy", "corrupt", "--out", str(out), "--json", "-q")
+    assert again.returncode == 0 and json.loads(again.stdout)["repaired"] is None
+    assert out.read_text() == whole
+
+
+def test_a_501_is_not_retried_and_ends_as_in_eval(tmp_path, tasks_file):
+    """A server that cannot do the request at all (501) stops the run at once, with the same exit code that
+    `prefkit eval` gives for it."""
+    with StandinServer(Behaviour(error_rate=1.0, error_status=501)) as server:
+        recipe = write_recipe(tmp_path / "r.yaml", server.url, concurrency=1)
+        generated = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(tmp_path / "p.jsonl"), "-q")
+        assert server.stats.outcomes["500"] < 10  # retried, one request alone would have made 10 attempts
+        evaluated = run(
+            "eval", "--model", f"openai:teacher-model@{server.url}", "--tasks", str(tasks_file), "--format",
+            "alfworld", "--out", str(tmp_path / "report"), "--limit", "3", "-q",
+        )  # fmt: skip
+    assert generated.returncode == evaluated.returncode == 4
+    for result in (generated, evaluated):
+        assert "answered 501" in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_teacher_that_keeps_failing_ends_with_the_same_exit_code_in_generate_and_eval(tmp_path, tasks_file):
+    with StandinServer(Behaviour(error_rate=1.0)) as server:
+        recipe = write_recipe(tmp_path / "r.yaml", server.url, max_attempts=2)
+        generated = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(tmp_path / "p.jsonl"), "-q")
+        evaluated = run(
+            "eval", "--model", f"openai:teacher-model@{server.url}", "--tasks", str(tasks_file), "--format",
+            "alfworld", "--out", str(tmp_path / "report"), "--limit", "2", "-q",
+        )  # fmt: skip
+    assert generated.returncode == evaluated.returncode == 4, (generated.stderr, evaluated.stderr)
+
+
+def test_a_corrupt_answer_cache_is_one_line(tmp_path, tasks_file):
+    with StandinServer() as server:
+        recipe = write_recipe(tmp_path / "r.yaml", server.url)
+        (tmp_path / "p.cache.sqlite").write_text("not a database")
+        result = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(tmp_path / "p.jsonl"), "-q")
+    assert result.returncode == 2 and "p.cache.sqlite: not a usable answer cache" in result.stderr
+    assert result.stderr.count("\n") == 1 and (tmp_path / "p.cache.sqlite").read_text() == "not a database"
+
+
+@pytest.mark.parametrize(
+    "url,message",
+    [
+        ("ftp://127.0.0.1/v1", "is not an http(s)://HOST/... URL"),
+        ("localhost:8000/v1", "is not an http(s)://HOST/... URL"),
+        ("http://127.0.0.1:99999/v1", "Port out of range"),
+    ],
+)
+def test_a_base_url_that_is_not_http_is_refused_before_any_work(tmp_path, tasks_file, url, message):
+    out = tmp_path / "p.jsonl"
+    result = run("generate", str(tasks_file), "--base-url", url, "--model", "m", "--out", str(out), "-q")
+    assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert not out.exists()

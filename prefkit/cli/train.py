@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from prefkit.cli.app import console, echo_json, stage_context
+from prefkit.cli.app import console, echo_json, quiet_training_libraries, stage_context, verbose
 from prefkit.cli.options import build_config, config_option, pop_config_flags
 from prefkit.train.demo_model import DemoModelConfig
 
@@ -142,5 +142,11 @@ def merge_command(adapter_dir: Path, out_dir: Path, base: str | None, overwrite:
 
     require_train_extra()
     from prefkit.train.merge import merge_adapter
+    from prefkit.train.progress import library_output
 
-    console.print(f"merged model -> {merge_adapter(adapter_dir, out_dir, base, overwrite)}")
+    loud = verbose()
+    if not loud:
+        quiet_training_libraries()
+    with library_output(loud):
+        merged = merge_adapter(adapter_dir, out_dir, base, overwrite)
+    console.print(f"merged model -> {merged}")

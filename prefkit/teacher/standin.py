@@ -53,6 +53,7 @@ class Behaviour:
 
     latency: float = 0.0
     error_rate: float = 0.0
+    error_status: int = 500  # what an error answers (501: a server that can never do it)
     rate_limit_rate: float = 0.0
     retry_after: float = 0.05
     malformed_rate: float = 0.0
@@ -209,7 +210,7 @@ class StandinServer:
                 if name == "hang":
                     return 0, [], b""
                 if name == "500":
-                    return 500, [], _error("internal error", "server_error")
+                    return behaviour.error_status, [], _error("internal error", "server_error")
                 if name == "429":
                     return 429, [f"retry-after: {behaviour.retry_after}"], _error("Rate limit reached", "rate_limit")
                 return 200, [], b'{"id": "chatcmpl-x", "choices": [{"index": 0, "message": {"role": "assis'

@@ -264,6 +264,14 @@ def _shutdown_distributed() -> None:
         dist.destroy_process_group()
 
 
+def drop_torn_checkpoints(output_dir: Path) -> None:
+    """After a failed run, remove the checkpoints it did not finish (transformers writes trainer_state.json
+    last), so that --resume starts from a whole one; the finished ones are kept."""
+    for folder in Path(output_dir).glob("checkpoint-*"):
+        if folder.is_dir() and not (folder / "trainer_state.json").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def dpo_stage(
     config: DPOStageConfig,
     dataset: Path | None = None,
@@ -285,8 +293,13 @@ def dpo_stage(
         folders={"output_dir": config.output_dir},
         overwrite=ctx.overwrite or resume,
     )
-    with output_folder(config.output_dir, keep_on_error=True), disk_errors(config.output_dir):  # checkpoints kept
-        summary = train(config, ctx.source, resume=resume, quiet=ctx.quiet, verbose=ctx.verbose)
+    try:
+        with output_folder(config.output_dir, keep_on_error=True), disk_errors(config.output_dir):
+            summary = train(config, ctx.source, resume=resume, quiet=ctx.quiet, verbose=ctx.verbose)
+    except BaseException:
+        if os.environ.get("RANK", "0") == "0":
+            drop_torn_checkpoints(config.output_dir)
+        raise
     if not summary:
         return {}  # not the main process
     accuracy = summary.get("eval", {}).get("final", {}).get("rewards/accuracies")

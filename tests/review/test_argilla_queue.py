@@ -302,3 +302,27 @@ def test_add_annotator_creates_an_account_whose_password_stays_in_a_private_file
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0 and "already has an account" in again.output
     assert json.loads(path.read_text()) == credentials  # not overwritten
+
+
+HOSTILE_NAMES = ["..", "/", "a/b", "../credentials", "../../etc/evil", "a\0b", "x" * 300, "Alice", "-lead", ""]
+
+
+def test_add_annotator_with_hostile_names_changes_nothing(connection, owner, argilla_server, tmp_path):
+    """Names that break Argilla's username rule, climb out of the folder or are the owner's own account are
+    refused with one line, and nothing on disk or on the server changes."""
+    data_dir = tmp_path / "data"
+    (data_dir / "annotators").mkdir(parents=True)
+    (data_dir / "credentials.json").write_text('{"username": "owner", "api_key": "the only copy"}\n')
+    before = {str(p): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    users_before = sorted(user.username for user in owner.users)
+    for name in [*HOSTILE_NAMES, argilla_server.credentials["username"]]:
+        result = CliRunner().invoke(
+            cli,
+            ["review", "add-annotator", "--api-url", connection.api_url, "--api-key", connection.api_key,
+             "--data-dir", str(data_dir), "--", name],
+        )  # fmt: skip
+        assert result.exit_code == 2, (name, result.output)
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, (name, result.stderr)
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert {str(p): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert sorted(user.username for user in owner.users) == users_before

@@ -1,0 +1,308 @@
+"""Every command that writes, walked through the ways an output can be wrong: a read-only folder, a full disk,
+a path that is a folder (or a file where a folder goes), an output that is one of the inputs. Each must end
+in one `error:` line with its exit code, no traceback, its inputs byte-identical and nothing partial left.
+
+Read-only folders and full disks are real: a read-only tmpfs and a tmpfs filled to its last page, mounted
+here when the tests may mount (root, as on the CI machines); otherwise a 0555 folder and a file-size limit
+(RLIMIT_FSIZE) stand in for them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import CORPUS, ROOT
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("trl")
+
+CORPUS_FILE = CORPUS / "react" / "alfworld_3prompts.json"
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command line with its output at OUT; `output` is "file" or "folder"; `source` names the workspace
+    input an output=input case points OUT at."""
+
+    argv: Callable[[Path, str], list[str]]
+    output: str
+    source: str | None
+    fills_disk: bool = True  # can run until it writes (needs no server or terminal)
+
+
+COMMANDS = {
+    "tasks": Command(lambda w, out: ["tasks", str(w / "trajectories.json"), "--from", "alfworld-react",
+                                     "--out", out, "-q"], "file", "trajectories.json"),
+    "generate": Command(lambda w, out: ["generate", str(w / "tasks.jsonl"), "--strategy", "corrupt",
+                                        "--out", out, "-q"], "file", "tasks.jsonl"),
+    "filter": Command(lambda w, out: ["filter", str(w / "candidates.jsonl"), "--out", out, "-q"], "file",
+                      "candidates.jsonl"),
+    "review auto": Command(lambda w, out: ["review", "auto", str(w / "candidates.jsonl"), "--out", out, "-q"],
+                           "file", "candidates.jsonl"),
+    "review tui": Command(lambda w, out: ["review", "tui", str(w / "candidates.jsonl"), "--out", out], "file",
+                          "candidates.jsonl", fills_disk=False),
+    "review pull": Command(lambda w, out: ["review", "pull", "--dataset", "d", "--api-url", "http://127.0.0.1:9",
+                                           "--api-key", "k", "--out", out], "file", None, fills_disk=False),
+    "demo-model": Command(lambda w, out: ["demo-model", "--tasks", str(w / "tasks.jsonl"), "--out", out,
+                                          "--epochs", "1", "--hidden-size", "32", "--layers", "1", "-q"],
+                          "folder", "tasks.jsonl"),
+    "dpo": Command(lambda w, out: ["dpo", "--config", str(w / "dpo.yaml"), "--output-dir", out, "-q"], "folder",
+                   "model"),
+    "merge": Command(lambda w, out: ["merge", str(w / "adapter"), "--out", out], "folder", "adapter"),
+    "eval": Command(lambda w, out: ["eval", "--model", str(w / "model"), "--tasks", str(w / "eval.jsonl"),
+                                    "--format", "alfworld", "--out", out, "--limit", "2", "-q"], "folder", "model"),
+    "run": Command(lambda w, out: ["run", str(w / "recipe" / "fast.yaml"), "--run-dir", out, "-q"], "folder",
+                   "recipe"),
+    "review serve": Command(lambda w, out: ["review", "serve", "--data-dir", out, "--port", "1"], "folder", None,
+                            fills_disk=False),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    """Inputs for every command: trajectories, tasks, candidate pairs, a tiny model, an adapter of it, a DPO
+    config and a fast recipe."""
+    from prefkit.generate import GenerateConfig, generate_file
+    from prefkit.jsonl import read_jsonl
+    from prefkit.tasks import TasksConfig, make_tasks
+    from prefkit.train.config import load_dpo_config
+    from prefkit.train.dpo import dpo_stage
+    from prefkit.train.tiny import build_tiny_model, texts_of_pairs
+
+    w = tmp_path_factory.mktemp("workspace")
+    shutil.copy(CORPUS_FILE, w / "trajectories.json")
+    tasks = TasksConfig(source="alfworld-react", path=[w / "trajectories.json"], max_prompt_chars=1200, eval_share=0.2)
+    make_tasks(tasks, w / "tasks.jsonl", w / "eval.jsonl")
+    generate_file(GenerateConfig(strategy="corrupt"), w / "tasks.jsonl", w / "candidates.jsonl")
+    build_tiny_model(w / "model", texts_of_pairs(read_jsonl(w / "candidates.jsonl")), hidden_size=32, heads=2,
+                     kv_heads=1, intermediate_size=64, vocab_size=1024)  # fmt: skip
+    pairs = sorted(read_jsonl(w / "candidates.jsonl"), key=lambda row: len(json.dumps(row)))[:16]
+    (w / "pairs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in pairs))
+    config = {"model": str(w / "model"), "dataset": str(w / "pairs.jsonl"), "output_dir": str(w / "adapter"),
+              "max_length": 1024, "max_steps": 1, "save_steps": 1, "per_device_train_batch_size": 4,
+              "eval_split": 0.0, "logging_steps": 1, "lora": {"r": 4, "alpha": 8}}  # fmt: skip
+    (w / "dpo.yaml").write_text(yaml.safe_dump(config))
+    dpo_stage(load_dpo_config(w / "dpo.yaml"))
+    (w / "recipe").mkdir()
+    recipe = {"name": "fast", "tasks": {"source": "alfworld-react", "path": [str(w / "trajectories.json")]},
+              "generate": {"strategy": "corrupt"}, "filter": {}}  # fmt: skip
+    (w / "recipe" / "fast.yaml").write_text(yaml.safe_dump(recipe))
+    for path in w.rglob("*"):
+        if path.is_file():
+            path.chmod(0o644)
+    return w
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def prefkit(argv: list[str], cwd: Path, preexec: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "prefkit", *argv],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+        timeout=300,
+        preexec_fn=preexec,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, code: int, *words: str) -> None:
+    shown = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.returncode == code, result.stderr[-3000:]
+    assert len(shown) == 1 and shown[0].startswith("error: "), result.stderr[-3000:]
+    for word in words:
+        assert word in shown[0], shown[0]
+
+
+def _mount(target: Path, options: str) -> bool:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True)
+    return done.returncode == 0
+
+
+def _unmount(target: Path) -> None:
+    subprocess.run(["umount", "-l", str(target)], check=True)
+
+
+@contextlib.contextmanager
+def read_only_folder(parent: Path) -> Iterator[Path]:
+    """An empty folder nothing can be written in: a read-only tmpfs, or without mounting a 0555 folder."""
+    folder = parent / "read-only"
+    folder.mkdir()
+    if _mount(folder, "ro,size=64k"):
+        try:
+            yield folder
+        finally:
+            _unmount(folder)
+        return
+    if os.geteuid() == 0:
+        pytest.skip("root cannot make a read-only folder without mount")
+    folder.chmod(0o555)
+    try:
+        yield folder
+    finally:
+        folder.chmod(0o755)
+
+
+@contextlib.contextmanager
+def full_disk(parent: Path, size: str = "256k") -> Iterator[tuple[Path, Callable[[], None] | None]]:
+    """A folder on a disk with one free page left (a filled tmpfs), or a 4 KiB file-size limit for the
+    command's process where mounting is not possible; yields (folder, preexec for the command)."""
+    folder = parent / "full"
+    folder.mkdir()
+    if _mount(folder, f"size={size}"):
+        try:
+            with (folder / "filler").open("wb") as handle:
+                free = shutil.disk_usage(folder).free
+                handle.write(b"\0" * (free - 4096))
+            yield folder, None
+        finally:
+            _unmount(folder)
+        return
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    yield folder, limit
+
+
+def nothing_partial(place: Path, command: str) -> None:
+    """What a failed command leaves in its output place is whole: no temp files, JSON that parses, complete
+    JSON Lines; a model folder the command made is gone, and a DPO run keeps only finished checkpoints."""
+    for path in place.rglob("*"):
+        assert not path.name.endswith(".tmp"), path
+        if path.suffix == ".jsonl":
+            for line in path.read_text().splitlines():
+                json.loads(line)
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+        if path.is_dir() and path.name.startswith("checkpoint-"):
+            assert (path / "trainer_state.json").exists(), path
+    if command in ("demo-model", "merge", "eval"):
+        assert not (place / "out").exists()
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_read_only_output_folder_is_one_line_and_exit_2(command, workspace, tmp_path):
+    before = snapshot(workspace)
+    with read_only_folder(tmp_path) as folder:
+        result = prefkit(COMMANDS[command].argv(workspace, str(folder / "out")), tmp_path)
+        assert_one_error_line(result, 2, str(folder))
+        assert not list(folder.iterdir())
+    assert snapshot(workspace) == before
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_an_output_of_the_wrong_kind_is_one_line_and_exit_2(command, workspace, tmp_path):
+    """A file output that is a folder, a folder output that is a file: both stay exactly as they were."""
+    spec = COMMANDS[command]
+    target = tmp_path / "in-the-way"
+    if spec.output == "file":
+        target.mkdir()
+        (target / "mine.txt").write_text("mine")
+    else:
+        target.write_text("mine")
+    before, theirs = snapshot(workspace), snapshot(tmp_path)
+    result = prefkit(spec.argv(workspace, str(target)), tmp_path)
+    assert_one_error_line(result, 2, str(target))
+    assert snapshot(workspace) == before and snapshot(tmp_path) == theirs
+
+
+@pytest.mark.parametrize("command", [name for name, spec in COMMANDS.items() if spec.source])
+def test_an_output_that_is_an_input_is_one_line_and_exit_2(command, workspace, tmp_path):
+    spec = COMMANDS[command]
+    before = snapshot(workspace)
+    result = prefkit(spec.argv(workspace, str(workspace / spec.source)), tmp_path)
+    assert_one_error_line(result, 2)
+    assert snapshot(workspace) == before
+
+
+@pytest.mark.parametrize("command", [name for name, spec in COMMANDS.items() if spec.fills_disk])
+def test_a_full_disk_is_one_line_and_exit_1_keeping_only_whole_files(command, workspace, tmp_path):
+    before = snapshot(workspace)
+    with full_disk(tmp_path) as (folder, preexec):
+        result = prefkit(COMMANDS[command].argv(workspace, str(folder / "out")), tmp_path, preexec)
+        assert_one_error_line(result, 1, "disk is full" if preexec is None else "size limit")
+        nothing_partial(folder, command)
+    assert snapshot(workspace) == before
+
+
+def test_generate_after_a_full_disk_resumes_to_the_same_pairs(workspace, tmp_path):
+    """The pairs written before the disk filled are kept whole, and the next run adds exactly the rest."""
+    clean = tmp_path / "clean.jsonl"
+    assert prefkit(COMMANDS["generate"].argv(workspace, str(clean)), tmp_path).returncode == 0
+    with full_disk(tmp_path, "8m") as (folder, preexec):
+        if preexec is not None:
+            pytest.skip("needs a real full disk to free again")
+        out = folder / "pairs.jsonl"
+        filler = folder / "filler"
+        os.truncate(filler, filler.stat().st_size - 60 * 1024)  # room for a few pairs
+        first = prefkit(COMMANDS["generate"].argv(workspace, str(out)), tmp_path)
+        assert_one_error_line(first, 1, "disk is full")
+        kept = out.read_text().splitlines()
+        assert kept and all(json.loads(line) for line in kept)
+        (folder / "filler").unlink()
+        again = prefkit(COMMANDS["generate"].argv(workspace, str(out)), tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert sorted(out.read_text().splitlines()) == sorted(clean.read_text().splitlines())
+
+
+def test_review_pull_refuses_the_same_file_for_out_and_dropped(tmp_path):
+    result = prefkit(["review", "pull", "--dataset", "d", "--api-url", "http://127.0.0.1:9", "--api-key", "k",
+                      "--out", "x.jsonl", "--dropped", "x.jsonl"], tmp_path)  # fmt: skip
+    assert_one_error_line(result, 2, "are the same file")
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_an_output_folder_holding_the_users_files_is_refused_unless_overwrite(workspace, tmp_path):
+    """dpo --output-dir, demo-model --out, eval --out, merge --out and run --run-dir: a folder with files
+    prefkit did not write is left alone; --overwrite writes into it and keeps the user's other files."""
+    for command in ("dpo", "demo-model", "eval", "merge", "run"):
+        mine = tmp_path / command
+        mine.mkdir()
+        (mine / "README.md").write_text("my notes")
+        result = prefkit(COMMANDS[command].argv(workspace, str(mine)), tmp_path)
+        assert_one_error_line(result, 2, "already holds files prefkit did not write", "--overwrite")
+        assert snapshot(mine) == {"README.md": b"my notes"}
+    forced = prefkit([*COMMANDS["eval"].argv(workspace, str(tmp_path / "eval")), "--overwrite"], tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert (tmp_path / "eval" / "README.md").read_text() == "my notes" and (tmp_path / "eval" / "report.json").exists()
+    again = prefkit(COMMANDS["eval"].argv(workspace, str(tmp_path / "eval")), tmp_path)  # now prefkit's folder
+    assert again.returncode == 0, again.stderr
+
+
+def test_merge_never_writes_over_the_base_model_or_the_adapter(workspace, tmp_path):
+    before = snapshot(workspace)
+    for target in (workspace / "model", workspace / "adapter", workspace / "adapter" / "merged", workspace):
+        result = prefkit(["merge", str(workspace / "adapter"), "--out", str(target)], tmp_path)
+        assert_one_error_line(result, 2)
+    assert snapshot(workspace) == before
+
+
+def test_a_failed_dpo_run_keeps_no_half_written_checkpoint(tmp_path):
+    from prefkit.train.dpo import drop_torn_checkpoints
+
+    (tmp_path / "checkpoint-2").mkdir()
+    (tmp_path / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-4").mkdir()
+    (tmp_path / "checkpoint-4" / "model.safetensors").write_bytes(b"half")
+    drop_torn_checkpoints(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2"]
