@@ -96,3 +96,37 @@ def test_pair_id_is_stable_and_content_based():
     a = pair_id(GOOD["prompt"], GOOD["chosen"], GOOD["rejected"])
     assert a == pair_id(json.loads(json.dumps(GOOD["prompt"])), GOOD["chosen"], GOOD["rejected"])
     assert a != pair_id(GOOD["prompt"], GOOD["rejected"], GOOD["chosen"])
+
+
+def test_json_reports_never_hold_nan(tmp_path):
+    from prefkit.jsonl import write_json
+
+    write_json(tmp_path / "report.json", {"kappa": float("nan"), "rows": [float("inf"), 1.5], "n": 2})
+    text = (tmp_path / "report.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text, parse_constant=lambda name: pytest.fail(name)) == {
+        "kappa": None,
+        "rows": [None, 1.5],
+        "n": 2,
+    }
+
+
+def test_only_a_command_with_skip_invalid_suggests_it(tmp_path):
+    from click.testing import CliRunner
+
+    from prefkit.cli import cli
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "messages": [{"role": "user", "content": "hi"}]}\nnot json\n')
+    offered = {
+        ("generate", str(bad), "--strategy", "corrupt", "--out", str(tmp_path / "c.jsonl")): True,
+        ("tasks", str(bad), "--from", "tasks", "--out", str(tmp_path / "t.jsonl")): True,
+        ("filter", str(bad), "--out", str(tmp_path / "f.jsonl")): True,
+        ("review", "auto", str(bad), "--out", str(tmp_path / "r.jsonl")): False,
+        ("check", "--format", "react", str(bad)): False,
+        ("tasks", str(bad), "--from", "messages", "--out", str(tmp_path / "m.jsonl")): False,
+    }
+    for argv, has_flag in offered.items():
+        result = CliRunner().invoke(cli, list(argv))
+        assert result.exit_code == 2 and f"{bad}:" in result.stderr, (argv, result.output)
+        assert ("--skip-invalid" in result.stderr) == has_flag, (argv, result.stderr)

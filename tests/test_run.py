@@ -225,3 +225,38 @@ def test_an_eval_stage_without_held_out_tasks_fails_before_any_work(tmp_path):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="the eval stage needs held-out tasks; set tasks.eval_share above 0"):
         Runner(Recipe.from_yaml(path), path, tmp_path / "run").plan()
+
+
+def test_a_recipe_file_where_the_run_writes_is_refused_before_any_work(tmp_path):
+    """tasks.path pointing at the run's own tasks.jsonl would be rewritten (shrunk) on every run."""
+    run_dir = tmp_path / "runs" / "t"
+    first = recipe(tmp_path)
+    run(first, run_dir)
+    inside = run_dir / "tasks.jsonl"
+    before = inside.read_bytes()
+    again = recipe(tmp_path, tasks={"source": "tasks", "path": str(inside)})
+    with pytest.raises(ConfigError, match="is where this run writes tasks.jsonl"):
+        run(again, run_dir)
+    assert inside.read_bytes() == before
+
+
+def test_a_run_dir_holding_the_users_files_is_refused_and_a_corrupt_state_is_one_line(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(cli, ["run", str(recipe(tmp_path)), "--run-dir", str(mine), "-q"])
+    assert result.exit_code == 2 and "already holds files prefkit did not write" in result.stderr
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    run_dir = tmp_path / "run"
+    run(recipe(tmp_path), run_dir)
+    (run_dir / "state.json").write_text('{"tasks": {"key": ')
+    result = CliRunner().invoke(cli, ["run", str(recipe(tmp_path)), "--run-dir", str(run_dir), "-q"])
+    assert result.exit_code == 2 and "state.json: not readable JSON" in result.stderr, result.output
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_missing_teacher_in_a_recipe_does_not_suggest_a_flag_run_lacks(tmp_path):
+    path = recipe(tmp_path, generate={"strategy": "contrastive"})
+    result = CliRunner().invoke(cli, ["run", str(path), "--run-dir", str(tmp_path / "r"), "-q"])
+    assert result.exit_code == 2 and "missing required setting 'generate.teacher.base_url'" not in result.stderr
+    assert "teacher.base_url" in result.stderr and "--base-url" not in result.stderr, result.stderr
