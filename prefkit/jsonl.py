@@ -111,6 +111,21 @@ def _parse_line(raw: bytes, schema: type[BaseModel] | None, first: bool) -> dict
     return row
 
 
+def read_json(path: str | Path, what: str, fix: str) -> dict:
+    """A JSON object from a file prefkit (or a library) wrote, e.g. a run's state.json; a missing, unreadable
+    or damaged one is an InputError naming `what` it should be and how to `fix` it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"not found (expected {what}); {fix}", str(path)) from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InputError(f"not readable as {what} ({error}); {fix}", str(path)) from None
+    if not isinstance(data, dict):
+        raise InputError(f"not {what} (a JSON {type(data).__name__}, not an object); {fix}", str(path))
+    return data
+
+
 def read_jsonl(path: str | Path, schema: type[BaseModel] | None = None, **kwargs: Any) -> list[dict]:
     """All records of a JSON Lines file (see `iter_jsonl`)."""
     return [row for _, row in iter_jsonl(path, schema, **kwargs)]

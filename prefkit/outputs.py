@@ -67,6 +67,8 @@ def check_output_file(flag: str, path: str | Path) -> None:
     if path.is_dir():
         raise InputError(f"{flag} {path} is a folder; give a file path")
     _writable_place(flag, path, path.parent)
+    if path.exists() and not path.is_file():  # a device or a pipe: renaming over it would replace it
+        raise InputError(f"{flag} {path} is not a regular file; give a file path")
     if path.exists() and not os.access(path, os.W_OK):
         raise InputError(f"{flag} {path} is read-only; choose another path")
 

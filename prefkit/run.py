@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from prefkit.errors import ConfigError, InputError
-from prefkit.jsonl import write_json
+from prefkit.jsonl import read_json, write_json
 from prefkit.lock import OutputLock
 from prefkit.outputs import check_output_folder, inside, output_folder
 from prefkit.recipe import Recipe
@@ -194,13 +193,9 @@ class Runner:
     def _read_state(self) -> dict[str, Any]:
         if not self.state_path.exists():
             return {}
-        try:
-            state = json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as error:
-            raise InputError(
-                f"not readable JSON ({error}); delete it to run every stage again", str(self.state_path)
-            ) from None
-        if not isinstance(state, dict) or not all(isinstance(v, dict) for v in state.values()):
+        fix = "delete it to run every stage again"
+        state = read_json(self.state_path, "a prefkit run state", fix)
+        if not all(isinstance(v, dict) for v in state.values()):
             raise InputError("not a prefkit run state; delete it to run every stage again", str(self.state_path))
         return state
 

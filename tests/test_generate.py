@@ -316,3 +316,31 @@ def test_a_base_url_that_is_not_http_is_refused_before_any_work(tmp_path, tasks_
     result = run("generate", str(tasks_file), "--base-url", url, "--model", "m", "--out", str(out), "-q")
     assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert not out.exists()
+
+
+def test_a_whole_run_never_records_or_shows_a_key(tmp_path, tasks_file):
+    """The secret scan over a recipe run (tasks, a teacher's pairs, filter, review) with -v: no file of the run
+    directory and no line on the terminal holds the key of the environment or the one in the base URL."""
+    import yaml
+
+    secret, key = "url-secret-9191", "sk-env-secret-9191"
+    with StandinServer(Behaviour(error_rate=0.1, seed=3)) as server:
+        url = server.url.replace("http://", f"http://user:{secret}@")
+        recipe = tmp_path / "recipe" / "r.yaml"
+        recipe.parent.mkdir()
+        teacher = yaml.safe_load(write_recipe(tmp_path / "g.yaml", url).read_text())["generate"]
+        recipe.write_text(yaml.safe_dump({
+            "name": "scan", "tasks": {"source": "tasks", "path": str(tasks_file), "limit": 8},
+            "generate": teacher, "filter": {}, "review": {"mode": "auto"},
+        }))  # fmt: skip
+        result = run("-v", "run", str(recipe), "--run-dir", str(tmp_path / "run"), key=key)
+        bad = write_recipe(tmp_path / "bad.yaml", f"http://user:{secret}@127.0.0.1:99999/v1")
+        refused = run("generate", str(tasks_file), "--recipe", str(bad), "--out", str(tmp_path / "x.jsonl"), key=key)
+    assert result.returncode == 0, result.stderr
+    assert refused.returncode == 2 and "Port out of range" in refused.stderr
+    for text in (result.stdout, result.stderr, refused.stdout, refused.stderr):
+        assert secret not in text and key not in text
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert len(files) > 5
+    for path in files:
+        assert secret.encode() not in path.read_bytes() and key.encode() not in path.read_bytes(), path

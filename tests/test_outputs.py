@@ -306,3 +306,30 @@ def test_a_failed_dpo_run_keeps_no_half_written_checkpoint(tmp_path):
     (tmp_path / "checkpoint-4" / "model.safetensors").write_bytes(b"half")
     drop_torn_checkpoints(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2"]
+
+
+def test_a_device_or_a_path_with_a_nul_byte_is_never_an_output(workspace, tmp_path):
+    from click.testing import CliRunner
+
+    from prefkit.cli import cli
+
+    device = os.stat("/dev/null")
+    for command in ("tasks", "filter", "review auto"):
+        result = prefkit(COMMANDS[command].argv(workspace, "/dev/null"), tmp_path)
+        assert_one_error_line(result, 2, "is not a regular file")
+        result = CliRunner().invoke(cli, COMMANDS[command].argv(workspace, "out\0.jsonl"))
+        assert result.exit_code == 2 and "NUL byte" in result.stderr
+    assert os.stat("/dev/null").st_rdev == device.st_rdev and Path("/dev/null").is_char_device()
+
+
+def test_damaged_files_prefkit_reads_back_are_one_line(workspace, tmp_path):
+    """An adapter_config.json, a run's state.json or the owner's credentials that do not parse: one line, exit 2."""
+    adapter = tmp_path / "adapter"
+    shutil.copytree(workspace / "adapter", adapter)
+    (adapter / "adapter_config.json").write_text('{"base_model_name_or_path": ')
+    assert_one_error_line(prefkit(["merge", str(adapter), "--out", str(tmp_path / "m")], tmp_path), 2, "adapter")
+    data_dir = tmp_path / "argilla"
+    data_dir.mkdir()
+    (data_dir / "credentials.json").write_text("[1, 2]")
+    result = prefkit(["review", "status", "--dataset", "d", "--data-dir", str(data_dir)], tmp_path)
+    assert_one_error_line(result, 2, "credentials.json")

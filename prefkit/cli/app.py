@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
 import logging
@@ -61,6 +62,9 @@ class PrefkitGroup(click.Group):
         except OSError as error:  # a path the checks could not foresee: gone read-only, full disk, ...
             if os.environ.get("PREFKIT_DEBUG"):
                 raise
+            if error.errno == errno.EPIPE:  # `prefkit ... | head`: the reader left; nothing more to say
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                ctx.exit(1)
             from prefkit.outputs import describe_os_error, os_error_exit_code
 
             click.echo(f"error: {redact_text(describe_os_error(error))}", err=True)

@@ -9,17 +9,18 @@ from pathlib import Path
 
 import click
 
+from prefkit.cli.options import PATH
 from prefkit.errors import InputError
 
 
 @click.command("check")
-@click.argument("file", required=False, type=click.Path(path_type=Path))
+@click.argument("file", required=False, type=PATH)
 @click.option("--format", "format_name", required=True, help="Format to check against (react, alfworld, ...).")
 @click.option("--text", help="Check this one assistant turn instead of a file.")
 @click.option(
     "--spec",
     "spec_path",
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="YAML action spec (allowed actions, argument patterns, tools).",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON result per turn on stdout.")

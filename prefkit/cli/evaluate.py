@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from prefkit.cli.app import console, echo_json, stage_context
-from prefkit.cli.options import build_config, config_option, pop_config_flags
+from prefkit.cli.options import PATH, build_config, config_option, pop_config_flags
 from prefkit.evaluate import EvalConfig
-
-PATH = click.Path(path_type=Path)
 
 
 @click.command("eval")

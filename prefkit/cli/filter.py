@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 from rich.table import Table
 
 from prefkit.cli.app import console, echo_json, offering_skip_invalid, stage_context
-from prefkit.cli.options import build_config, config_option, pop_config_flags
+from prefkit.cli.options import PATH, build_config, config_option, pop_config_flags
 from prefkit.filters.pipeline import FilterConfig
-
-PATH = click.Path(path_type=Path)
 
 
 @click.command("filter")

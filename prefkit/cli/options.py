@@ -18,6 +18,18 @@ M = TypeVar("M", bound=BaseModel)
 PREFIX = "config__"
 
 
+class PathType(click.Path):
+    """click's Path, refusing a NUL byte (no file can have one; the OS call would fail with a traceback)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if "\0" in str(value):
+            self.fail("a path cannot hold a NUL byte", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+PATH = PathType(path_type=Path)
+
+
 def _field(model: type[BaseModel], path: str):
     current: Any = model
     *parents, leaf = path.split(".")
@@ -53,7 +65,7 @@ def config_option(model: type[BaseModel], path: str, *flags: str, **extra: Any) 
         elif annotation in (int, float, str):
             options["type"] = annotation
         elif annotation is Path or typing.get_origin(annotation) is typing.Annotated:
-            options["type"] = click.Path(path_type=Path)
+            options["type"] = PATH
     options.update(extra)
     return click.option(*flags, PREFIX + path.replace(".", "__"), **options)
 

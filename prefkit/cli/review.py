@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 
 from prefkit.cli.app import console, echo_json, stage_context
-from prefkit.cli.options import build_config, config_option, pop_config_flags
+from prefkit.cli.options import PATH, build_config, config_option, pop_config_flags
 from prefkit.review.stage import ReviewConfig, read_pairs
 
 
@@ -41,7 +41,7 @@ def _connection_options(command):
     )
     command = click.option(
         "--data-dir",
-        type=click.Path(path_type=Path),
+        type=PATH,
         help="Where `review serve` wrote credentials.json [default: ~/.local/share/prefkit/argilla].",
     )(command)
     command = click.option("--api-key", envvar="ARGILLA_API_KEY", help="API key [env ARGILLA_API_KEY].")(command)
@@ -52,7 +52,7 @@ def _connection_options(command):
 @click.option("--port", type=click.IntRange(1, 65535), default=6900, show_default=True, help="Port on 127.0.0.1.")
 @click.option(
     "--data-dir",
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="Database, logs and credentials.json [default: ~/.local/share/prefkit/argilla].",
 )
 @click.option("--database-url", help="PostgreSQL URL (postgresql+asyncpg://...) instead of SQLite in the data dir.")
@@ -81,7 +81,7 @@ def review_serve_command(port: int, data_dir: Path | None, database_url: str | N
 
 
 @review_group.command("push")
-@click.argument("curated", metavar="CURATED.jsonl", type=click.Path(path_type=Path))
+@click.argument("curated", metavar="CURATED.jsonl", type=PATH)
 @click.option("--dataset", "dataset_name", required=True, help="Argilla dataset name (created if missing).")
 @click.option(
     "--annotators-per-pair", default=_default("annotators_per_pair"), show_default=True, help="Answers a pair needs."
@@ -194,11 +194,11 @@ def review_status_command(
 @review_group.command("pull")
 @_connection_options
 @click.option("--dataset", "dataset_name", required=True, help="Argilla dataset name.")
-@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Reviewed pairs (JSONL).")
+@click.option("--out", "out_path", required=True, type=PATH, help="Reviewed pairs (JSONL).")
 @click.option(
     "--dropped",
     "dropped_path",
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="Decided but dropped pairs (ties, both bad, splits) [default: OUT with .dropped.jsonl].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the counts and agreement as JSON on stdout.")
@@ -257,9 +257,9 @@ def _review(mode: str, curated: Path, out_path: Path, dropped_path: Path | None,
 
 
 @review_group.command("auto")
-@click.argument("curated", metavar="CURATED.jsonl", type=click.Path(path_type=Path))
-@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Reviewed pairs (JSONL).")
-@click.option("--dropped", "dropped_path", type=click.Path(path_type=Path), help="Ties [default: OUT.dropped.jsonl].")
+@click.argument("curated", metavar="CURATED.jsonl", type=PATH)
+@click.option("--out", "out_path", required=True, type=PATH, help="Reviewed pairs (JSONL).")
+@click.option("--dropped", "dropped_path", type=PATH, help="Ties [default: OUT.dropped.jsonl].")
 @click.option("-q", "--quiet", is_flag=True, help="No summary.")
 def review_auto_command(curated: Path, out_path: Path, dropped_path: Path | None, quiet: bool) -> None:
     """Accept the rule-based preference for every pair, no human: kept as given or swapped; ties dropped.
@@ -272,11 +272,9 @@ def review_auto_command(curated: Path, out_path: Path, dropped_path: Path | None
 
 
 @review_group.command("tui")
-@click.argument("curated", metavar="CURATED.jsonl", type=click.Path(path_type=Path))
-@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Reviewed pairs (JSONL).")
-@click.option(
-    "--dropped", "dropped_path", type=click.Path(path_type=Path), help="Ties, both bad [default: OUT.dropped.jsonl]."
-)
+@click.argument("curated", metavar="CURATED.jsonl", type=PATH)
+@click.option("--out", "out_path", required=True, type=PATH, help="Reviewed pairs (JSONL).")
+@click.option("--dropped", "dropped_path", type=PATH, help="Ties, both bad [default: OUT.dropped.jsonl].")
 @config_option(ReviewConfig, "seed")
 def review_tui_command(curated: Path, out_path: Path, dropped_path: Path | None, **flags) -> None:
     """Review pairs one at a time in the terminal: A/B in random order, keys a/b/t/x/s/u/q.
@@ -293,11 +291,9 @@ def review_tui_command(curated: Path, out_path: Path, dropped_path: Path | None,
 
 
 @review_group.command("argilla")
-@click.argument("curated", metavar="CURATED.jsonl", type=click.Path(path_type=Path))
-@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path), help="Reviewed pairs (JSONL).")
-@click.option(
-    "--dropped", "dropped_path", type=click.Path(path_type=Path), help="Ties, splits [default: OUT.dropped.jsonl]."
-)
+@click.argument("curated", metavar="CURATED.jsonl", type=PATH)
+@click.option("--out", "out_path", required=True, type=PATH, help="Reviewed pairs (JSONL).")
+@click.option("--dropped", "dropped_path", type=PATH, help="Ties, splits [default: OUT.dropped.jsonl].")
 @config_option(ReviewConfig, "dataset", required=True)
 @config_option(ReviewConfig, "workspace")
 @config_option(ReviewConfig, "annotators_per_pair")

@@ -9,9 +9,8 @@ import click
 from rich.table import Table
 
 from prefkit.cli.app import console, progress_bar, quiet_training_libraries, verbose
+from prefkit.cli.options import PATH
 from prefkit.run import STAGES
-
-PATH = click.Path(path_type=Path)
 
 
 @click.command("run")

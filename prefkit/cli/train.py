@@ -9,10 +9,8 @@ import click
 from rich.table import Table
 
 from prefkit.cli.app import console, echo_json, quiet_training_libraries, stage_context, verbose
-from prefkit.cli.options import build_config, config_option, pop_config_flags
+from prefkit.cli.options import PATH, build_config, config_option, pop_config_flags
 from prefkit.train.demo_model import DemoModelConfig
-
-PATH = click.Path(path_type=Path)
 
 
 @click.command("demo-model")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from prefkit.errors import InputError, MissingExtraError, PrefkitError, ServerError
+from prefkit.jsonl import read_json
 from prefkit.privacy import make_private
 from prefkit.records import ensure_pair_id, turn_text
 from prefkit.review.aggregate import LABELS, Answer, apply_decision, cohen_kappa, fleiss_kappa
@@ -63,10 +64,7 @@ def resolve_connection(
                 "--api-key, set ARGILLA_API_URL and ARGILLA_API_KEY, or start one with "
                 "`prefkit review serve`"
             )
-        try:
-            credentials = json.loads(path.read_text())
-        except (OSError, ValueError) as error:
-            raise InputError(f"cannot read the credentials: {error}", str(path)) from None
+        credentials = read_json(path, "the credentials `prefkit review serve` writes", "start the server again")
         api_url = api_url or credentials.get("url")
         api_key = api_key or credentials.get("api_key")
         if not (api_url and api_key):

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefkit.errors import InputError, ServerError
+from prefkit.jsonl import read_json
 from prefkit.privacy import make_private
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def ensure_credentials(data_dir: Path) -> dict:
     """The owner's generated credentials (created on first use, kept readable by this user only)."""
     path = data_dir / "credentials.json"
     if path.exists():
-        credentials = json.loads(path.read_text())
+        credentials = read_json(path, "the owner's credentials", "remove it to generate new ones")
         if not {"username", "password", "api_key"} <= credentials.keys():
             raise InputError(
                 "credentials file lacks username/password/api_key: remove it to generate new ones", str(path)

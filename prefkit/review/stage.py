@@ -5,7 +5,6 @@ once, and pulls the answers when every pair is reviewed (or stops, exit 6, sayin
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prefkit.config import ConfigPath
 from prefkit.errors import ConfigError, InputError, MissingExtraError, PrefkitError, ReviewPending
-from prefkit.jsonl import read_jsonl, write_json, write_jsonl
+from prefkit.jsonl import read_json, read_jsonl, write_json, write_jsonl
 from prefkit.outputs import check_outputs, side_file
 from prefkit.privacy import redact_url
 from prefkit.records import Pair, content_hash, ensure_pair_id
@@ -164,7 +163,10 @@ def _argilla(
         "annotators_per_pair": config.annotators_per_pair,
         "url": redact_url(connection.api_url),
     }
-    previous = json.loads(marker.read_text()) if marker.exists() else None
+    try:
+        previous = read_json(marker, "a push record", "") if marker.exists() else None
+    except InputError:
+        previous = None  # pushing again updates the records, it never duplicates them
     if previous is None or {k: previous.get(k) for k in pushed} != pushed:
         result = push(rows, connection, name, config.workspace, config.annotators_per_pair, config.seed)
         previous = {**pushed, "review_url": result["url"], "pairs": result["pairs"]}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from prefkit.errors import InputError
@@ -18,7 +17,10 @@ def merge_adapter(
     config_file = adapter_dir / "adapter_config.json"
     if not config_file.exists():
         raise InputError("no adapter_config.json here; pass the output_dir of `prefkit dpo`", str(adapter_dir))
-    base = base or json.loads(config_file.read_text())["base_model_name_or_path"]
+    if base is None:
+        from prefkit.evaluate import base_of
+
+        base = base_of(adapter_dir)
     check_outputs([adapter_dir, Path(base) if Path(base).exists() else None], folders={"--out": out_dir},
                   overwrite=overwrite)  # fmt: skip
     import torch
