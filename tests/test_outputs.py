@@ -38,7 +38,8 @@ class Command:
     argv: Callable[[Path, str], list[str]]
     output: str
     source: str | None
-    fills_disk: bool = True  # can run until it writes (needs no server or terminal)
+    fills_disk: bool = True  # can run here until it writes (review pull needs a server: tests/review)
+    keys: str | None = None  # what a person types on stdin
 
 
 COMMANDS = {
@@ -51,7 +52,7 @@ COMMANDS = {
     "review auto": Command(lambda w, out: ["review", "auto", str(w / "candidates.jsonl"), "--out", out, "-q"],
                            "file", "candidates.jsonl"),
     "review tui": Command(lambda w, out: ["review", "tui", str(w / "candidates.jsonl"), "--out", out], "file",
-                          "candidates.jsonl", fills_disk=False),
+                          "candidates.jsonl", keys="a\nb\n" * 100),
     "review pull": Command(lambda w, out: ["review", "pull", "--dataset", "d", "--api-url", "http://127.0.0.1:9",
                                            "--api-key", "k", "--out", out], "file", None, fills_disk=False),
     "demo-model": Command(lambda w, out: ["demo-model", "--tasks", str(w / "tasks.jsonl"), "--out", out,
@@ -109,12 +110,15 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def prefkit(argv: list[str], cwd: Path, preexec: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
+def prefkit(
+    argv: list[str], cwd: Path, preexec: Callable[[], None] | None = None, keys: str | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "prefkit", *argv],
         capture_output=True,
         text=True,
-        stdin=subprocess.DEVNULL,
+        input=keys,
+        stdin=None if keys is not None else subprocess.DEVNULL,
         cwd=cwd,
         timeout=300,
         preexec_fn=preexec,
@@ -163,23 +167,22 @@ def read_only_folder(parent: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def full_disk(parent: Path, size: str = "256k") -> Iterator[tuple[Path, Callable[[], None] | None]]:
-    """A folder on a disk with one free page left (a filled tmpfs), or a 4 KiB file-size limit for the
+def full_disk(parent: Path, size: str = "256k", free: int = 4096) -> Iterator[tuple[Path, Callable[[], None] | None]]:
+    """A folder on a disk with `free` bytes left (a filled tmpfs), or a file-size limit of that much for the
     command's process where mounting is not possible; yields (folder, preexec for the command)."""
     folder = parent / "full"
     folder.mkdir()
     if _mount(folder, f"size={size}"):
         try:
             with (folder / "filler").open("wb") as handle:
-                free = shutil.disk_usage(folder).free
-                handle.write(b"\0" * (free - 4096))
+                handle.write(b"\0" * (shutil.disk_usage(folder).free - free))
             yield folder, None
         finally:
             _unmount(folder)
         return
 
     def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (free, free))
 
     yield folder, limit
 
@@ -238,8 +241,9 @@ def test_an_output_that_is_an_input_is_one_line_and_exit_2(command, workspace, t
 @pytest.mark.parametrize("command", [name for name, spec in COMMANDS.items() if spec.fills_disk])
 def test_a_full_disk_is_one_line_and_exit_1_keeping_only_whole_files(command, workspace, tmp_path):
     before = snapshot(workspace)
+    spec = COMMANDS[command]
     with full_disk(tmp_path) as (folder, preexec):
-        result = prefkit(COMMANDS[command].argv(workspace, str(folder / "out")), tmp_path, preexec)
+        result = prefkit(spec.argv(workspace, str(folder / "out")), tmp_path, preexec, spec.keys)
         assert_one_error_line(result, 1, "disk is full" if preexec is None else "size limit")
         nothing_partial(folder, command)
     assert snapshot(workspace) == before

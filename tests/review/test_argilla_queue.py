@@ -326,3 +326,21 @@ def test_add_annotator_with_hostile_names_changes_nothing(connection, owner, arg
         assert result.exception is None or isinstance(result.exception, SystemExit)
     assert {str(p): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
     assert sorted(user.username for user in owner.users) == users_before
+
+
+def test_pull_onto_a_full_disk_is_one_line_and_leaves_nothing_partial(owner, connection, annotators, pairs, tmp_path):
+    from tests.test_outputs import assert_one_error_line, full_disk, nothing_partial, prefkit
+
+    rows = pairs[60:64]
+    push(rows, connection, "pull-full-disk")
+    ids = _server_ids(owner, "pull-full-disk")
+    for row in rows:
+        _answer(annotators["ann1"], ids[row["id"]], "a_better")
+    argv = ["review", "pull", "--dataset", "pull-full-disk", "--api-url", connection.api_url, "--api-key",
+            connection.api_key]  # fmt: skip
+    with full_disk(tmp_path, free=0) as (folder, preexec):
+        result = prefkit([*argv, "--out", str(folder / "reviewed.jsonl")], tmp_path, preexec)
+        assert_one_error_line(result, 1, "reviewed.jsonl")
+        nothing_partial(folder, "review pull")
+        assert not (folder / "reviewed.jsonl").exists()
+    assert connection.api_key not in result.stderr
