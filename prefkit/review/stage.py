@@ -72,9 +72,11 @@ def review_pairs(
     while argilla reviewers are not done."""
     ctx = ctx or StageContext()
     dropped = dropped or side_file(out, "dropped")
-    sides = {"tui": ("decisions", ".jsonl"), "argilla": ("push", ".json")}.get(config.mode)
-    log = side_file(out, *sides) if sides else None
-    check_outputs([pairs], {"--out": out, "--dropped": dropped, f"--out's {sides and sides[0]} file": log})
+    outputs = {"--out": out, "--dropped": dropped}
+    if config.mode in ("tui", "argilla"):  # the answers log, the push record
+        kind, suffix = ("decisions", ".jsonl") if config.mode == "tui" else ("push", ".json")
+        outputs[f"--out's {kind} file"] = side_file(out, kind, suffix)
+    check_outputs([pairs], outputs)
     if config.mode == "argilla":
         _check_argilla(config, ctx.source, api_key)
     rows = read_pairs(pairs)
