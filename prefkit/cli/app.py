@@ -54,6 +54,11 @@ class PrefkitGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as error:  # a bad flag or value: one line too, with where to read more
+            where = error.ctx.command_path if error.ctx else ctx.command_path
+            message = " ".join(error.format_message().split())  # click lists choices on several lines
+            click.echo(f"error: {redact_text(message)} (see '{where} --help')", err=True)
+            ctx.exit(error.exit_code)
         except PrefkitError as error:
             if os.environ.get("PREFKIT_DEBUG"):
                 raise

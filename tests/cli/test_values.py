@@ -33,6 +33,9 @@ def cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["dpo", "--config", str(CONFIG), "--set", "nokey", "--check-only"], "expected key=value"),
         (["review", "serve", "--port", "70000", "--data-dir", out], "70000"),
         (["review", "serve", "--port", "0", "--data-dir", out], "0"),
+        (["tasks", str(tasks), "--from", "nonsense", "--out", out], "'nonsense' is not one of"),
+        (["tasks", str(tasks), "--out", out], "Missing option '--from'. Choose from: react,"),
+        (["no-such-command"], "No such command"),
     ]  # fmt: skip
 
 
@@ -42,5 +45,6 @@ def test_out_of_range_and_malformed_values_are_refused_before_any_work(tmp_path)
         result = CliRunner().invoke(cli, argv)
         assert result.exit_code == 2, (argv, result.output)
         assert message in result.stderr, (argv, result.stderr)
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, (argv, result.stderr)
         assert result.exception is None or isinstance(result.exception, SystemExit), (argv, result.exception)
         assert not (tmp_path / "out").exists(), argv
