@@ -251,7 +251,7 @@ def test_a_run_dir_holding_the_users_files_is_refused_and_a_corrupt_state_is_one
     run(recipe(tmp_path), run_dir)
     (run_dir / "state.json").write_text('{"tasks": {"key": ')
     result = CliRunner().invoke(cli, ["run", str(recipe(tmp_path)), "--run-dir", str(run_dir), "-q"])
-    assert result.exit_code == 2 and "state.json: not readable JSON" in result.stderr, result.output
+    assert result.exit_code == 2 and "state.json: not readable as a prefkit run state" in result.stderr, result.output
     assert result.stderr.count("\n") == 1
 
 
