@@ -326,10 +326,9 @@ def markdown(report: dict[str, Any]) -> str:
 
 def chart(report: dict[str, Any], path: Path) -> None:
     """Grouped bars with 95% intervals for the rates, and thought tokens on their own axis."""
-    import matplotlib
+    from prefkit.filters.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     labels = list(report["models"])
     figure, (rates, tokens) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 1]})

@@ -5,12 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def write_plots(rows: list[dict], out_dir: str | Path) -> list[Path]:
-    """Histograms from `meta.filter.scores` of the given rows; returns the files written."""
+def pyplot():
+    """matplotlib's pyplot without a display, and without its font-cache notices (a cache it cannot save, on a
+    full or read-only home, is its own business, not a line among the user's)."""
+    import logging
+
     import matplotlib
 
     matplotlib.use("Agg")
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_plots(rows: list[dict], out_dir: str | Path) -> list[Path]:
+    """Histograms from `meta.filter.scores` of the given rows; returns the files written."""
+    plt = pyplot()
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
