@@ -115,7 +115,8 @@ def test_cache_means_a_rerun_never_asks_again(tmp_path, tasks_file):
     assert first.returncode == second.returncode == 0
     assert asked == server.stats.outcomes["ok"]  # the second run asked nothing
     assert json.loads(second.stdout)["cache_hits"] >= asked > 0
-    assert [r["id"] for r in lines(tmp_path / "a.jsonl")] == [r["id"] for r in lines(tmp_path / "b.jsonl")]
+    # The same pairs; their order is the order tasks finished in, which concurrency leaves open.
+    assert sorted(r["id"] for r in lines(tmp_path / "a.jsonl")) == sorted(r["id"] for r in lines(tmp_path / "b.jsonl"))
     assert all(r["meta"]["cached"] for r in lines(tmp_path / "b.jsonl"))
 
 
