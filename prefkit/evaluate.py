@@ -4,6 +4,7 @@ the same rules as `prefkit filter`; report rates with bootstrap 95% intervals an
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 from dataclasses import dataclass
@@ -256,7 +257,8 @@ def bootstrap(values: np.ndarray, resamples: int, rng: np.random.Generator) -> t
 
 
 def summarise(scored: dict[str, list[dict]], resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """Means with intervals per model, and paired differences of each model against the first."""
+    """Means with intervals per model, and paired differences of each model against the first and, with three
+    or more models (a recipe's DPO variants), of each pair of the later ones."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -274,8 +276,7 @@ def summarise(scored: dict[str, list[dict]], resamples: int = 2000, seed: int = 
                 "n": int(len(values)),
             }
         out["models"][label] = metrics
-    first = labels[0]
-    for label in labels[1:]:
+    for first, label in itertools.combinations(labels, 2):
         differences = {}
         for metric in METRICS:
             pairs = [
@@ -443,6 +444,20 @@ def base_of(adapter: Path) -> str:
         raise InputError("not a LoRA adapter folder (no readable adapter_config.json)", str(adapter)) from None
 
 
+def adapter_models(adapter: Path) -> list[ModelSpec]:
+    """What a recipe's eval compares: the base (`before`) and the adapter (`after`), or with DPO variants
+    (ADAPTER/variants.json) the base and every variant under its own name."""
+    listing = adapter / "variants.json"
+    if not listing.exists():
+        return [ModelSpec("before", base_of(adapter)), ModelSpec("after", str(adapter))]
+    from prefkit.jsonl import read_json
+
+    names = list(read_json(listing, "the dpo stage's list of variants", "run the dpo stage again")["variants"])
+    if not names:
+        raise InputError("names no variant; run the dpo stage again", str(listing))
+    return [ModelSpec("before", base_of(adapter / names[0])), *(ModelSpec(n, str(adapter / n)) for n in names)]
+
+
 def evaluate_file(
     config: EvalConfig,
     tasks: Path,
@@ -461,7 +476,7 @@ def evaluate_file(
     ctx = ctx or StageContext()
     get_parser(config.format)
     if adapter is not None:
-        models = [ModelSpec("before", base_of(adapter)), ModelSpec("after", str(adapter))]
+        models = adapter_models(Path(adapter))
     if not models:
         raise ConfigError("give at least one --model")
     local = [Path(model.target) for model in models if model.remote is None]
@@ -479,7 +494,7 @@ def evaluate_file(
         require_train_extra()
     rows = read_tasks(tasks)[: config.limit]  # limit None keeps them all
     with library_output(ctx.verbose), output_folder(out), disk_errors(out):
-        return evaluate(
+        report = evaluate(
             models,
             rows,
             config.format,
@@ -492,6 +507,8 @@ def evaluate_file(
             samples=config.samples,
             progress=None if ctx.quiet else (lambda label: ctx.say(f"scored {label}")),
         )
+    table_rows = model_rows(report)  # the run table's row per model, with variants
+    return {**report, "rows": table_rows} if table_rows else report
 
 
 def _check(config: EvalConfig, source: str) -> None:
@@ -505,9 +522,27 @@ def _check(config: EvalConfig, source: str) -> None:
 def _counts(report: dict[str, Any]) -> dict[str, Any]:
     labels = list(report["models"])
     first, last = report["models"][labels[0]], report["models"][labels[-1]]
+    if len(labels) > 2:
+        return {"models": len(labels)}  # a row for each below
     return {
         metric: f"{first[key]['mean']:.2f} -> {last[key]['mean']:.2f}"
         for metric, key in (("format-valid", "format_valid"), ("filler", "filler"))
+    }
+
+
+def _interval(measure: dict[str, Any]) -> str:
+    if measure.get("mean") is None:
+        return "-"
+    return f"{measure['mean']:.3f} [{measure['low']:.3f}, {measure['high']:.3f}]"
+
+
+def model_rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """With three or more models (DPO variants), one run-table row a model: its rates with 95% intervals."""
+    if len(report["models"]) <= 2:
+        return {}
+    return {
+        label: {"format-valid": _interval(m["format_valid"]), "filler": _interval(m["filler"])}
+        for label, m in report["models"].items()
     }
 
 

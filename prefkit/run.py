@@ -229,6 +229,7 @@ class Runner:
         )
         if complete and not (self.force or redo):
             self.results.append(StageResult(name, "skipped (unchanged)", previous.get("counts", {})))
+            self._add_rows(name, previous.get("rows", {}), "skipped (unchanged)")
             return
         resume = previous.get("key") == key and not (self.force or redo)
         if not resume:
@@ -252,11 +253,19 @@ class Runner:
         seconds = time.perf_counter() - started
         step.stage.verify(report)
         counts = step.stage.counts(report)
+        rows = report.get("rows") or {}
         state[name] = {
             "key": key,
             "outputs": {str(p): file_hash(p) for p in outputs},
             "counts": counts,
+            "rows": rows,
             "seconds": round(seconds, 2),
         }
         write_json(self.state_path, state)
         self.results.append(StageResult(name, "done", counts, seconds))
+        self._add_rows(name, rows, "done")
+
+    def _add_rows(self, name: str, rows: dict[str, dict[str, Any]], status: str) -> None:
+        """A stage that did several things (dpo's variants, eval's models) shows a row for each."""
+        for label, counts in rows.items():
+            self.results.append(StageResult(f"  {name} {label}", status, counts))

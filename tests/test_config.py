@@ -35,3 +35,13 @@ def test_an_invalid_regular_expression_in_a_spec_is_a_config_error():
         validate_config(ActionSpec, {"arguments": {"Action": "(["}}, "spec.yaml")
     with pytest.raises(ConfigError, match="not a valid regular expression"):
         validate_config(ActionSpec, {"commands": ["go to (.*"]}, "spec.yaml")
+
+
+def test_a_number_in_e_notation_is_a_number_in_every_config(tmp_path):
+    """`learning_rate: 2e-4` (YAML 1.2, JSON) is a float, not the string PyYAML's YAML 1.1 makes of it."""
+    from prefkit.train.config import load_dpo_config
+
+    path = tmp_path / "dpo.yaml"
+    path.write_text("model: m\ndataset: d.jsonl\noutput_dir: out\nlearning_rate: 2e-4\n")
+    config = load_dpo_config(path, ["beta=5e-1"])
+    assert config.trl("learning_rate") == 2e-4 and config.trl("beta") == 0.5

@@ -156,7 +156,7 @@ def stage_context(
     return StageContext(
         quiet=quiet,
         verbose=loud,
-        say=(lambda text: None) if quiet else (lambda text: console.print(text)),
+        say=(lambda text: None) if quiet else (lambda text: console.print(text, soft_wrap=True)),
         progress=lambda label, total: progress_bar(quiet, label, total),
         source=source,
         overwrite=overwrite,

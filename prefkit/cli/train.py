@@ -94,13 +94,15 @@ def dpo_command(config_path, output_dir, overrides, resume, overwrite, check_onl
     from prefkit.train.dpo import dpo_stage
 
     result = dpo_stage(config, resume=resume, ctx=stage_context(quiet, source, training=True, overwrite=overwrite))
-    summary = result.get("summary")
-    if not summary:
+    summaries = result.get("summaries") or ({"": result["summary"]} if result.get("summary") else {})
+    if not summaries:
         return  # not the main process
     if as_json:
-        echo_json({k: v for k, v in summary.items() if k != "log_history"})
+        shown = {name: {k: v for k, v in s.items() if k != "log_history"} for name, s in summaries.items()}
+        echo_json(shown[""] if "" in shown else shown)
     if not quiet:
-        _print_training_table(summary, config.output_dir)
+        for name, summary in summaries.items():
+            _print_training_table(summary, config.output_dir / name if name else config.output_dir)
 
 
 def _print_training_table(summary: dict, output_dir: Path) -> None:
@@ -120,8 +122,21 @@ def _print_training_table(summary: dict, output_dir: Path) -> None:
     console.print(
         f"{summary['steps']} steps; {data['train']} train / {data['eval']} eval pairs; "
         f"{data['prompt_fills_max_length'] + data['chosen_cut']} left out at max_length; trainable "
-        f"{summary['trainable_parameters']:,} of {summary['total_parameters']:,} parameters (LoRA)"
+        f"{summary['trainable_parameters']:,} of {summary['total_parameters']:,} parameters (LoRA)",
+        soft_wrap=True,
     )
+    displaced = (summary.get("displacement") or {}).get("first_displaced_step")
+    if displaced is not None:
+        console.print(
+            f"[yellow]likelihood displacement from step {displaced}: the chosen turns lost probability against "
+            f"the reference; {summary['displacement']['advice']}",
+            soft_wrap=True,
+        )
+    check = summary.get("generation_check")
+    if check and check["verdict"] != "ok":
+        console.print(
+            f"[yellow]{check['collapsed']} of {check['samples']} sampled turns: {check['verdict']}", soft_wrap=True
+        )
 
 
 @click.command("merge")

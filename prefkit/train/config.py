@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from prefkit.config import ConfigPath, read_yaml, validate_config
+from prefkit.config import ConfigPath, load_yaml, read_yaml, validate_config
 from prefkit.errors import ConfigError
 
 # Keys TRL's DPOConfig used to have; a config that still uses them gets told what replaced them.
@@ -56,6 +56,7 @@ LORA_DEFAULTS: dict[str, Any] = {
     "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
 }
 LORA_ALIASES = {"alpha": "lora_alpha", "dropout": "lora_dropout"}
+VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
 class TinyModelSettings(BaseModel):
@@ -126,6 +127,48 @@ class DPOStageConfig(BaseModel):
     chat_template_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Passed to the chat template, e.g. {enable_thinking: false} for Qwen3."
     )
+    max_chosen_logp_drop: float = Field(
+        1.0,
+        gt=0,
+        description="Likelihood displacement guard: most fall, in nats per token against the reference, of the "
+        "policy's log-probability of chosen turns (on the eval split, else on training batches) before prefkit "
+        "warns.",
+    )
+    stop_on_displacement: bool = Field(
+        False, description="Stop training (exit 5) at the first displacement, keeping the last good checkpoint."
+    )
+    generation_check: int = Field(
+        4,
+        ge=0,
+        description="After training, sample this many eval prompts and flag a collapsed model (empty or "
+        "non-text turns) in the summary; 0 turns the check off.",
+    )
+    variants: dict[str, dict[str, Any]] | None = Field(
+        None,
+        description="Ablations: NAME -> settings laid over this section (e.g. {dpo: {loss_type: [sigmoid]}, "
+        "both: {}}); each is trained on the same pairs and seed into OUTPUT_DIR/NAME, and an eval stage "
+        "compares them all.",
+    )
+
+    @field_validator("variants")
+    @classmethod
+    def _variant_names(cls, variants: dict[str, dict[str, Any]] | None):
+        for name, settings in (variants or {}).items():
+            if not VARIANT_NAME.fullmatch(name) or name in ("before", "base"):
+                raise ValueError(f"variant name {name!r}: letters, digits, '-' and '_' (not 'before' or 'base')")
+            if not isinstance(settings, dict) or "variants" in settings:
+                raise ValueError(f"variant {name!r}: a mapping of dpo settings (without variants of its own)")
+        if variants is not None and not variants:
+            raise ValueError("variants: name at least one, or leave the key out")
+        return variants
+
+    def variant(self, name: str) -> DPOStageConfig:
+        """The config of one variant: this one without `variants`, its settings laid over, into OUTPUT_DIR/NAME."""
+        data = self.model_dump(exclude={"variants", "extends"})
+        data = _merge(data, (self.variants or {})[name])
+        if self.output_dir is not None:
+            data["output_dir"] = self.output_dir / name
+        return DPOStageConfig.model_validate(data)
 
     @model_validator(mode="before")
     @classmethod
@@ -258,6 +301,8 @@ def check_dpo_config(config: DPOStageConfig, source: str, needs_paths: bool = Tr
     weights = config.trl("loss_weights")
     if weights is not None and len(weights) != len(loss_type):
         raise ConfigError(f"{source}: loss_weights has {len(weights)} values for {len(loss_type)} loss types")
+    for name in config.variants or {}:
+        check_dpo_config(config.variant(name), f"{source}: variant '{name}'", needs_paths)
 
 
 def load_dpo_config(
@@ -276,7 +321,7 @@ def load_dpo_config(
             if not isinstance(target, dict):
                 raise ConfigError(f"--set {item!r}: '{parent}' is not a section")
         try:
-            target[leaf] = yaml.safe_load(raw)
+            target[leaf] = load_yaml(raw)
         except yaml.YAMLError as error:
             problem = getattr(error, "problem", None) or str(error).splitlines()[0]
             raise ConfigError(f"--set {item!r}: the value is not valid YAML ({problem}); quote it") from None

@@ -29,6 +29,9 @@ class DataReport:
     rejected_cut: int = 0
     left_out: list[str] = field(default_factory=list)
     max_tokens: int = 0
+    # Mean completion length in tokens (chosen, rejected) by split: turns the displacement guard's per-sequence
+    # log-probabilities into per-token ones.
+    completion_tokens: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able view (left-out ids capped)."""
@@ -123,8 +126,17 @@ def measure_lengths(
             continue
         if max_length is not None and rejected > max_length:
             report.rejected_cut += 1
+        row["_completion_tokens"] = (chosen - prompt, rejected - prompt)
         usable.append(row)
     return usable
+
+
+def mean_completion_tokens(rows: list[dict]) -> tuple[float, float]:
+    """Mean (chosen, rejected) completion length of rows that went through `measure_lengths`."""
+    if not rows:
+        return (0.0, 0.0)
+    counts = [row["_completion_tokens"] for row in rows]
+    return (sum(c for c, _ in counts) / len(counts), sum(r for _, r in counts) / len(counts))
 
 
 def split_pairs(rows: list[dict], share: float, seed: int) -> tuple[list[dict], list[dict]]:

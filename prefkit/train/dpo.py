@@ -10,11 +10,13 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from prefkit.errors import ConfigError, InputError, TrainingDiverged
-from prefkit.jsonl import write_json
+from prefkit.jsonl import read_json, write_json
 from prefkit.outputs import check_outputs, disk_errors, output_folder
 from prefkit.stage import Output, Stage, StageContext
 from prefkit.train.config import DPOStageConfig, check_dpo_config
@@ -22,11 +24,13 @@ from prefkit.train.data import (
     DataReport,
     check_pairs,
     load_pairs,
+    mean_completion_tokens,
     measure_lengths,
     resolve_chat_template,
     split_pairs,
     to_dataset,
 )
+from prefkit.train.displacement import generation_check, guard_class
 from prefkit.train.progress import attach_progress, library_output
 
 log = logging.getLogger(__name__)
@@ -135,6 +139,7 @@ def prepare(config: DPOStageConfig, source: str) -> tuple[Any, Any, Any, DataRep
     if not train_rows:
         raise InputError("no pairs left to train on")
     report.train, report.eval = len(train_rows), len(eval_rows)
+    report.completion_tokens = {"train": mean_completion_tokens(train_rows), "eval": mean_completion_tokens(eval_rows)}
     train = to_dataset(train_rows, config.chat_template_kwargs)
     evaluation = to_dataset(eval_rows, config.chat_template_kwargs) if eval_rows else None
     if evaluation is None:
@@ -153,14 +158,22 @@ def _no_checkpointing() -> dict[str, bool]:
 
 
 def train(
-    config: DPOStageConfig, source: str = "options", resume: bool = False, quiet: bool = False, verbose: bool = False
+    config: DPOStageConfig,
+    source: str = "options",
+    resume: bool = False,
+    quiet: bool = False,
+    verbose: bool = False,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Train the adapter; returns the summary written to OUTPUT_DIR/training_summary.json."""
+    """Train the adapter; returns the summary written to OUTPUT_DIR/training_summary.json. `say` prints the
+    displacement guard's and the generation check's warnings (default: nothing)."""
     with library_output(verbose):
-        return _train(config, source, resume, quiet, verbose)
+        return _train(config, source, resume, quiet, verbose, say or (lambda text: None))
 
 
-def _train(config: DPOStageConfig, source: str, resume: bool, quiet: bool, verbose: bool) -> dict[str, Any]:
+def _train(
+    config: DPOStageConfig, source: str, resume: bool, quiet: bool, verbose: bool, say: Callable[[str], None]
+) -> dict[str, Any]:
     import torch
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, TrainerCallback
@@ -197,6 +210,15 @@ def _train(config: DPOStageConfig, source: str, resume: bool, quiet: bool, verbo
     source_model = str(Path(config.model).resolve()) if Path(config.model).exists() else config.model
     model = AutoModelForCausalLM.from_pretrained(source_model, **load_kwargs)
     lora = LoraConfig(**{"task_type": "CAUSAL_LM", **config.lora_settings})
+    guard = guard_class()(
+        config.max_chosen_logp_drop,
+        config.stop_on_displacement,
+        float(args.beta),
+        report.completion_tokens,
+        eval_set is not None,
+        config.output_dir,
+        say,
+    )
     # No ref_model: with a peft_config TRL uses the base with the adapter disabled as the reference.
     trainer = DPOTrainer(
         model=model,
@@ -206,7 +228,7 @@ def _train(config: DPOStageConfig, source: str, resume: bool, quiet: bool, verbo
         eval_dataset=eval_set,
         processing_class=tokenizer,
         peft_config=lora,
-        callbacks=[NanGuard()],
+        callbacks=[NanGuard(), guard],
     )
     attach_progress(trainer, "dpo", quiet, verbose)
     trainable = [name for name, p in trainer.model.named_parameters() if p.requires_grad]
@@ -218,6 +240,15 @@ def _train(config: DPOStageConfig, source: str, resume: bool, quiet: bool, verbo
             trainer.save_model(str(config.output_dir))
             tokenizer.save_pretrained(str(config.output_dir))
             summary = _summary(config, trainer, report, trainable, total)
+            summary["displacement"] = guard.report()
+            if config.generation_check:
+                prompts = list((eval_set or train_set)["prompt"][: config.generation_check])
+                check = generation_check(trainer.model, tokenizer, prompts, config.chat_template_kwargs)
+                summary["generation_check"] = check
+                if check["verdict"] != "ok":
+                    say(
+                        f"[yellow]warning: {check['collapsed']} of {check['samples']} sampled turns: {check['verdict']}"
+                    )
             write_json(config.output_dir / "training_summary.json", summary)
         return summary or {}
     finally:
@@ -287,6 +318,8 @@ def dpo_stage(
     changes = {"dataset": [dataset] if dataset else None, "output_dir": output_dir, "model": model and str(model)}
     config = config.model_copy(update={key: value for key, value in changes.items() if value is not None})
     check_dpo_config(config, ctx.source)
+    if config.variants:
+        return _train_variants(config, resume, ctx)
     base = Path(config.model) if config.model and Path(config.model).exists() else None
     check_outputs(
         [*config.dataset, *(config.eval_dataset or []), base],
@@ -295,18 +328,58 @@ def dpo_stage(
     )
     try:
         with output_folder(config.output_dir, keep_on_error=True), disk_errors(config.output_dir):
-            summary = train(config, ctx.source, resume=resume, quiet=ctx.quiet, verbose=ctx.verbose)
+            summary = train(config, ctx.source, resume=resume, quiet=ctx.quiet, verbose=ctx.verbose, say=ctx.say)
     except BaseException:
         if os.environ.get("RANK", "0") == "0":
             drop_torn_checkpoints(config.output_dir)
         raise
     if not summary:
         return {}  # not the main process
+    return {"pairs": summary["data"]["train"], **_row(summary), "summary": summary}
+
+
+def _train_variants(config: DPOStageConfig, resume: bool, ctx: StageContext) -> dict[str, Any]:
+    """Each variant on the same pairs and seed into OUTPUT_DIR/NAME, in order; OUTPUT_DIR/variants.json names
+    them for `prefkit eval`. A variant whose finished summary holds its very settings is not trained again."""
+    check_outputs([*config.dataset, *(config.eval_dataset or [])], folders={"output_dir": config.output_dir},
+                  overwrite=ctx.overwrite or resume)  # fmt: skip
+    rows: dict[str, dict[str, Any]] = {}
+    summaries: dict[str, dict[str, Any]] = {}
+    with output_folder(config.output_dir, keep_on_error=True):
+        for name in config.variants or {}:
+            variant = config.variant(name)
+            done = variant.output_dir / "training_summary.json"
+            if done.exists() and read_json(done, "a training summary", "")["config"] == variant.model_dump(mode="json"):
+                summary = read_json(done, "a training summary", "")
+                ctx.say(f"variant {name}: already trained")
+            else:
+                ctx.say(f"variant {name} ...")
+                summary = dpo_stage(variant, resume=resume, ctx=replace(ctx, overwrite=True)).get("summary")
+            if not summary:
+                return {}  # not the main process
+            summaries[name] = summary
+            rows[name] = _row(summary)
+        write_json(
+            config.output_dir / "variants.json",
+            {"base": config.model, "variants": {name: config.variants[name] for name in summaries}},
+        )
+    return {"variants": len(summaries), "rows": rows, "summaries": summaries}
+
+
+def _row(summary: dict[str, Any]) -> dict[str, Any]:
+    """A training's row in the run table: steps, eval accuracy, and what the guards saw."""
+    row: dict[str, Any] = {"steps": summary.get("steps")}
     accuracy = summary.get("eval", {}).get("final", {}).get("rewards/accuracies")
-    counts: dict[str, Any] = {"steps": summary.get("steps"), "pairs": summary["data"]["train"]}
     if accuracy is not None:
-        counts["eval accuracy"] = round(accuracy, 3)
-    return {**counts, "summary": summary}
+        row["eval accuracy"] = round(accuracy, 3)
+    displaced = (summary.get("displacement") or {}).get("first_displaced_step")
+    row["displacement"] = f"from step {displaced}" if displaced is not None else "none"
+    check = summary.get("generation_check")
+    if check:
+        row["sampled turns"] = (
+            "ok" if check["verdict"] == "ok" else f"{check['collapsed']}/{check['samples']} collapsed"
+        )
+    return row
 
 
 def _check(config: DPOStageConfig, source: str) -> None:

@@ -231,3 +231,45 @@ def test_shipped_tiny_config_learns_corpus_vs_corruptions(tmp_path):
     accuracy = summary["eval"]["final"]["rewards/accuracies"]
     print(f"\nheld-out rewards/accuracies {accuracy:.3f} on {summary['data']['eval']} pairs")
     assert summary["data"]["eval"] >= 30 and accuracy > 0.9
+
+
+@pytest.mark.slow
+def test_an_ablation_recipe_trains_every_variant_and_reports_them_together(tmp_path):
+    """dpo variants on the same pairs and seed, one eval report with each against the base and each other,
+    and a run-table row per variant and per model."""
+    import yaml
+    from click.testing import CliRunner
+
+    from prefkit.cli import cli
+
+    corpus = ROOT / "data" / "corpus" / "react" / "alfworld_3prompts.json"
+    recipe = {
+        "name": "ablation",
+        "tasks": {"source": "alfworld-react", "path": [str(corpus)], "max_prompt_chars": 800, "limit": 60,
+                  "eval_share": 0.2},
+        "generate": {"strategy": "corrupt"},
+        "filter": {},
+        "demo_model": {"epochs": 1, "hidden_size": 32, "layers": 1},
+        "dpo": {"max_steps": 2, "max_length": 512, "eval_split": 0.2, "eval_steps": 1, "save_steps": 100,
+                "generation_check": 2, "lora": {"r": 4},
+                "variants": {"sft": {"loss_type": ["sft"]}, "dpo": {"loss_type": ["sigmoid"]},
+                             "both": {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 1.0]}}},
+        "eval": {"format": "alfworld", "limit": 6, "max_new_tokens": 16},
+    }  # fmt: skip
+    path = tmp_path / "ablation.yaml"
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))  # the variants in the order written
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["run", str(path), "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    for name in ("sft", "dpo", "both"):
+        summary = json.loads((run_dir / "adapter" / name / "training_summary.json").read_text())
+        assert summary["steps"] == 2 and summary["config"]["loss_type"] == recipe["dpo"]["variants"][name]["loss_type"]
+        assert summary["displacement"]["checks"] and summary["generation_check"]["samples"] == 2
+    report = json.loads((run_dir / "eval" / "report.json").read_text())
+    assert list(report["models"]) == ["before", "sft", "dpo", "both"]
+    assert set(report["differences"]) == {"sft - before", "dpo - before", "both - before", "dpo - sft",
+                                          "both - sft", "both - dpo"}  # fmt: skip
+    for row in ("dpo sft", "dpo both", "eval before", "eval both"):
+        assert row in result.stderr, result.stderr
+    again = CliRunner().invoke(cli, ["run", str(path), "--run-dir", str(run_dir)])
+    assert again.exit_code == 0 and again.stderr.count("skipped (unchanged)") >= 7
