@@ -307,21 +307,29 @@ def _cell(entry: dict) -> str:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    """The side-by-side table, with differences, as Markdown."""
+    """The side-by-side table, with differences, as Markdown (with three or more models the paired
+    differences get a table of their own: a row per pair)."""
     labels = list(report["models"])
     diffs = list(report["differences"])
+    inline = diffs if len(diffs) <= 1 else []
     lines = [
         f"Tasks: {report['tasks']} ({report.get('samples_per_task', 1)} samples each, averaged per task); "
         f"format: `{report['format']}`; sampling temperature {report['temperature']}; "
         "mean [95% bootstrap interval over tasks].",
         "",
-        "| measure | " + " | ".join(labels) + "".join(f" | {d}" for d in diffs) + " |",
-        "|---" * (1 + len(labels) + len(diffs)) + "|",
+        "| measure | " + " | ".join(labels) + "".join(f" | {d}" for d in inline) + " |",
+        "|---" * (1 + len(labels) + len(inline)) + "|",
     ]
     for metric in METRICS:
         cells = [_cell(report["models"][label][metric]) for label in labels]
-        cells += [_cell(report["differences"][d].get(metric, {})) for d in diffs]
+        cells += [_cell(report["differences"][d].get(metric, {})) for d in inline]
         lines.append(f"| {LABELS[metric]} | " + " | ".join(cells) + " |")
+    if not inline and diffs:
+        lines += ["", "Paired differences (the same tasks, model minus model):", ""]
+        lines.append("| difference | " + " | ".join(LABELS[m] for m in METRICS) + " |")
+        lines.append("|---" * (1 + len(METRICS)) + "|")
+        for d in diffs:
+            lines.append(f"| {d} | " + " | ".join(_cell(report["differences"][d].get(m, {})) for m in METRICS) + " |")
     return "\n".join(lines) + "\n"
 
 

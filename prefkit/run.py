@@ -57,7 +57,7 @@ class StageResult:
     stage: str
     status: str
     counts: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float | None = 0.0  # None: a row under its stage (a dpo variant, an eval model)
 
 
 @dataclass
@@ -268,4 +268,4 @@ class Runner:
     def _add_rows(self, name: str, rows: dict[str, dict[str, Any]], status: str) -> None:
         """A stage that did several things (dpo's variants, eval's models) shows a row for each."""
         for label, counts in rows.items():
-            self.results.append(StageResult(f"  {name} {label}", status, counts))
+            self.results.append(StageResult(f"  {name} {label}", status, counts, None))

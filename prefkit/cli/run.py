@@ -55,7 +55,7 @@ def run_command(
         from_stage=from_stage,
         quiet=quiet,
         verbose=loud,
-        log=lambda text: console.print(f"[bold]{text}"),
+        log=lambda text: console.print(f"[bold]{text}", soft_wrap=True),
         progress=lambda label, total: progress_bar(quiet, label, total),
     )
     pending = None
@@ -69,7 +69,9 @@ def run_command(
             table.add_column(column)
         for result in results:
             counts = ", ".join(f"{k}: {v}" for k, v in result.counts.items())
-            table.add_row(result.stage, result.status, counts, f"{result.seconds:.1f}")
+            table.add_row(
+                result.stage, result.status, counts, "" if result.seconds is None else f"{result.seconds:.1f}"
+            )
         console.print(table)
     if pending is not None:
         click.echo(f"review in progress: {pending}", err=True)

@@ -33,11 +33,11 @@ def change_per_token(logs: dict[str, Any], prefix: str, beta: float, tokens: tup
 def drop_checkpoints_after(output_dir: Path, step: int) -> list[str]:
     """Remove the checkpoints saved after `step` (made by a displaced model); returns the kept ones."""
     kept = []
-    for folder in sorted(Path(output_dir).glob("checkpoint-*")):
-        number = folder.name.removeprefix("checkpoint-")
-        if number.isdigit() and int(number) > step:
+    numbered = [(f, f.name.removeprefix("checkpoint-")) for f in Path(output_dir).glob("checkpoint-*")]
+    for folder, number in sorted(((f, int(n)) for f, n in numbered if n.isdigit() and f.is_dir()), key=lambda x: x[1]):
+        if number > step:
             shutil.rmtree(folder, ignore_errors=True)
-        elif number.isdigit():
+        else:
             kept.append(folder.name)
     return kept
 
