@@ -83,8 +83,8 @@ def guard_class() -> type:
             if self.first_displaced is None:
                 self.first_displaced = state.global_step
                 self.say(f"[yellow]warning: {message}")
-            if self.stop and state.is_world_process_zero:
-                kept = drop_checkpoints_after(self.output_dir, self.last_good)
+            if self.stop:  # every process stops (their logged metrics are the same, gathered), one cleans up
+                kept = drop_checkpoints_after(self.output_dir, self.last_good) if state.is_world_process_zero else []
                 last = f"; the last good checkpoint is {self.output_dir / kept[-1]}" if kept else ""
                 raise TrainingDiverged(f"training stopped: {message}{last}")
 
