@@ -1,5 +1,17 @@
-"""OpenAI tool-call turns: an assistant message with `tool_calls` whose arguments parse as a JSON object
-and match the tool's JSON schema (AgentBench's current tasks, BFCL)."""
+"""OpenAI tool-call turns: an assistant message with `tool_calls` (or the legacy single `function_call` of
+older OpenAI clients and ToolBench) whose arguments parse as a JSON object and match the tool's schema
+(AgentBench's current tasks, BFCL).
+
+A tool may be declared in BFCL's own schema dialect. Its types follow PYTHON_TYPE_MAPPING in
+ShishirPatil/gorilla `berkeley-function-call-leaderboard/bfcl/eval_checker/ast_eval/ast_checker.py`
+(commit 0f6fbeb6a9222978acda2ed13353911afc17908c):
+- `dict` is an object, `float` a number (an int is accepted, "python auto conversion from int to float"),
+  and `tuple` an array;
+- `any` must be a string there (`"any": str`), and so it is here.
+
+BFCL's `simple_function_checker` refuses any parameter a function does not declare ("Unexpected
+parameter"), so a BFCL-dialect tool takes no undeclared argument. An OpenAI-style schema refuses one only
+when it sets `additionalProperties: false`. The violation says which of the two rules applies."""
 
 from __future__ import annotations
 
@@ -19,7 +31,9 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
     """Parse one assistant message that should call exactly one tool."""
     turn = ParsedTurn(format=NAME)
     turn.thought = (message.get("content") or "").strip()
-    calls = message.get("tool_calls") or []
+    calls = list(message.get("tool_calls") or [])
+    if isinstance(message.get("function_call"), dict):  # the legacy form: one call, no id
+        calls.append({"type": "function", "function": message["function_call"]})
     if not calls:
         if spec.allow_text_answer and turn.thought:
             turn.final_answer = turn.thought
@@ -49,26 +63,64 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
             turn.fail("arguments_not_object", f"arguments of {name} must be a JSON object")
             continue
         turn.actions[-1].argument = json.dumps(arguments, sort_keys=True, ensure_ascii=False)
-        validator = schemas.get(name)
-        if validator is not None:
-            problem = next(iter(validator.iter_errors(arguments)), None)
-            if problem is not None:
-                turn.fail("schema_mismatch", f"arguments of {name}: {problem.message}")
+        validator, bfcl = schemas.get(name, (None, False))
+        problems = list(validator.iter_errors(arguments)) if validator is not None else []
+        extra = next((p for p in problems if p.validator == "additionalProperties"), None)
+        other = next((p for p in problems if p.validator != "additionalProperties"), None)
+        if extra is not None:
+            rule = (
+                "BFCL's checker refuses parameters a function does not declare"
+                if bfcl
+                else "the tool's schema sets additionalProperties: false"
+            )
+            turn.fail("unexpected_argument", f"arguments of {name}: {extra.message} ({rule})")
+        if other is not None:
+            turn.fail("schema_mismatch", f"arguments of {name}: {other.message}")
     return turn
 
 
-def _schemas(tools: tuple[dict[str, Any], ...] | None) -> dict[str, Draft202012Validator]:
+# BFCL's type names (ast_checker.py PYTHON_TYPE_MAPPING) as JSON Schema; "float" also takes an int there.
+BFCL_TYPES = {"dict": "object", "float": "number", "tuple": "array", "any": "string"}
+
+
+def _is_bfcl(schema: Any) -> bool:
+    """Whether a parameters schema uses BFCL's type names anywhere."""
+    if isinstance(schema, dict):
+        return schema.get("type") in BFCL_TYPES or any(_is_bfcl(value) for value in schema.values())
+    if isinstance(schema, list):
+        return any(_is_bfcl(item) for item in schema)
+    return False
+
+
+def _from_bfcl(schema: Any) -> Any:
+    """A BFCL parameters schema as JSON Schema, with every `type` translated."""
+    if isinstance(schema, dict):
+        out = {key: _from_bfcl(value) for key, value in schema.items()}
+        if isinstance(schema.get("type"), str):
+            out["type"] = BFCL_TYPES.get(schema["type"], schema["type"])
+        return out
+    if isinstance(schema, list):
+        return [_from_bfcl(item) for item in schema]
+    return schema
+
+
+def _schemas(tools: tuple[dict[str, Any], ...] | None) -> dict[str, tuple[Draft202012Validator, bool]]:
     if not tools:
         return {}
     return _compile(json.dumps(tools, sort_keys=True))
 
 
 @lru_cache(maxsize=64)
-def _compile(tools_json: str) -> dict[str, Draft202012Validator]:
+def _compile(tools_json: str) -> dict[str, tuple[Draft202012Validator, bool]]:
+    """name -> (validator, whether the tool is in BFCL's dialect)."""
     from jsonschema import Draft202012Validator  # imported when a tool schema is first checked
 
     validators = {}
     for tool in json.loads(tools_json):
         function = tool.get("function", tool)
-        validators[function["name"]] = Draft202012Validator(function.get("parameters") or {"type": "object"})
+        parameters = function.get("parameters") or {"type": "object"}
+        bfcl = _is_bfcl(parameters)
+        if bfcl:
+            parameters = {**_from_bfcl(parameters), "additionalProperties": False}
+        validators[function["name"]] = (Draft202012Validator(parameters), bfcl)
     return validators
