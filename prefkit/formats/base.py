@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -80,6 +80,9 @@ class ActionSpec(BaseModel):
     actions: tuple[str, ...] | None = Field(
         None, description="Allowed action, node or tool names; None accepts any name the format can express."
     )
+    actions_case: Literal["sensitive", "insensitive"] = Field(
+        "sensitive", description="How the benchmark compares action names: insensitive for one that lowercases them."
+    )
     arguments: dict[str, str] = Field(
         default_factory=dict,
         description="Regular expression the argument of an action must fully match, by action name.",
@@ -121,16 +124,24 @@ class ActionSpec(BaseModel):
 
             raise InputError(f"a task's meta.action_spec: {describe_config_error(ActionSpec, error)}") from None
 
+    def declared(self, name: str) -> str | None:
+        """The allowed name `name` stands for (the spec's own spelling), or None when it is not allowed."""
+        if self.actions is None:
+            return name
+        if self.actions_case == "insensitive":
+            return next((allowed for allowed in self.actions if allowed.casefold() == name.casefold()), None)
+        return name if name in self.actions else None
+
     def check_name(self, turn: ParsedTurn, name: str, code: str = "unknown_action") -> bool:
         """Flag `name` when the spec lists allowed names and it is not one of them."""
-        if self.actions is not None and name not in self.actions:
-            turn.fail(code, f"'{name}' is not one of the allowed actions ({', '.join(self.actions)})")
+        if self.declared(name) is None:
+            turn.fail(code, f"'{name}' is not one of the allowed actions ({', '.join(self.actions or ())})")
             return False
         return True
 
     def check_argument(self, turn: ParsedTurn, name: str, argument: str) -> None:
         """Flag an argument that does not fully match the spec's pattern for `name`."""
-        pattern = self.arguments.get(name)
+        pattern = self.arguments.get(self.declared(name) or name)
         if pattern is not None and not compiled_pattern(pattern).fullmatch(argument):
             turn.fail("bad_argument", f"the argument of {name} does not match {pattern!r}")
 

@@ -109,3 +109,17 @@ def test_final_answer_is_read_as_python_reads_it(raw):
         return repr(value), type(value)
 
     assert read(_python_literal) == read(ast.literal_eval)
+
+
+def test_action_names_compare_as_the_spec_says():
+    """A benchmark that lowercases action names before comparing them: `actions_case: insensitive` (the spec's
+    allowed names; the declared name's argument pattern still applies)."""
+    from prefkit.formats import ActionSpec, parse_turn
+
+    turn = {"role": "assistant", "content": "Thought 1: look it up.\nAction 1: search[Paris]"}
+    strict = ActionSpec(actions=("Search", "Lookup", "Finish"), arguments={"Search": r"[A-Z]\w*"})
+    assert "format.unknown_action" in parse_turn("react", turn, strict).codes
+    loose = strict.model_copy(update={"actions_case": "insensitive"})
+    assert parse_turn("react", turn, loose).valid
+    bad = {**turn, "content": turn["content"].replace("[Paris]", "[paris city]")}
+    assert "format.bad_argument" in parse_turn("react", bad, loose).codes
