@@ -25,7 +25,7 @@ from prefkit.formats import ActionSpec
 from prefkit.jsonl import InvalidLines, write_jsonl
 from prefkit.lock import OutputLock
 from prefkit.outputs import check_outputs, side_file
-from prefkit.privacy import redact_url
+from prefkit.privacy import redact_text, redact_url
 from prefkit.records import content_hash, pair_id
 from prefkit.scoring import Scorer, VerbosityConfig
 from prefkit.stage import Output, Stage, StageContext
@@ -181,7 +181,7 @@ class Generator:
                     return
                 except TeacherError as error:
                     self.summary.failed += 1
-                    self.summary.failures.append({"task_id": task["id"], "error": str(error)})
+                    self.summary.failures.append({"task_id": task["id"], "error": redact_text(str(error))})
                 else:
                     self._record(task, outcome, pairs_log, skips_log)
                 self.progress(1)

@@ -1,5 +1,7 @@
 """The one rule for secrets: a secret-bearing folder is 0700 and every file in it 0600, whoever created them;
-a URL is recorded and shown without its userinfo and without query values that carry credentials."""
+a URL is recorded and shown without its userinfo and without query values that carry credentials; and a
+key prefkit was given (a teacher's, an Argilla server's) is never shown, even when a server echoes it back
+in an error message."""
 
 from __future__ import annotations
 
@@ -15,9 +17,23 @@ _USERINFO = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@'\"]+@")
 _SECRET_QUERY = re.compile(r"([?&][^=&\s'\"]*" + SECRET_PARAMS.pattern + r"[^=&\s'\"]*=)[^&\s'\"]+", re.I)
 
 
+# Keys this process was given, as registered by the code that reads them.
+_KNOWN_SECRETS: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a key so that `redact_text` removes it wherever it turns up (short placeholders are not keys)."""
+    if value and len(value) >= 8 and value != "EMPTY":
+        _KNOWN_SECRETS.add(value)
+
+
 def redact_text(text: str) -> str:
-    """Every URL inside `text` (a log line, an error message) without userinfo or credential query values."""
-    return _SECRET_QUERY.sub(r"\1REDACTED", _USERINFO.sub(r"\1", text))
+    """`text` (a log line, an error message, a recorded error) with every URL's userinfo and credential query
+    values removed, and every registered key replaced by REDACTED."""
+    text = _SECRET_QUERY.sub(r"\1REDACTED", _USERINFO.sub(r"\1", text))
+    for secret in _KNOWN_SECRETS:
+        text = text.replace(secret, "REDACTED")
+    return text
 
 
 class RedactingFilter:

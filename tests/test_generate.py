@@ -345,3 +345,20 @@ def test_a_whole_run_never_records_or_shows_a_key(tmp_path, tasks_file):
     assert len(files) > 5
     for path in files:
         assert secret.encode() not in path.read_bytes() and key.encode() not in path.read_bytes(), path
+
+
+def test_a_key_the_server_echoes_back_is_never_shown_or_recorded(tmp_path, tasks_file):
+    """A proxy that quotes the Authorization header in its errors: neither the one-line error nor the
+    failures file nor a -v log line shows the key."""
+    key = "sk-echoed-secret-5150"
+    for status, code in ((501, 4), (503, 4)):
+        with StandinServer(Behaviour(error_rate=1.0, error_status=status, echo_key=True)) as server:
+            recipe = write_recipe(tmp_path / f"r{status}.yaml", server.url, max_attempts=2)
+            out = tmp_path / f"p{status}.jsonl"
+            result = run("-v", "generate", str(tasks_file), "--recipe", str(recipe), "--out", str(out), "--limit", "3",
+                         key=key)  # fmt: skip
+        assert result.returncode == code, result.stderr[-2000:]
+        assert "REDACTED" in result.stderr and key not in result.stderr + result.stdout
+        for path in tmp_path.iterdir():
+            if path.is_file():
+                assert key.encode() not in path.read_bytes(), path

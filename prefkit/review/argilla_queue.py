@@ -25,7 +25,7 @@ from typing import Any
 
 from prefkit.errors import InputError, MissingExtraError, PrefkitError, ServerError
 from prefkit.jsonl import read_json
-from prefkit.privacy import make_private
+from prefkit.privacy import make_private, register_secret
 from prefkit.records import ensure_pair_id, turn_text
 from prefkit.review.aggregate import LABELS, Answer, apply_decision, cohen_kappa, fleiss_kappa
 from prefkit.review.auto import RuleJudge
@@ -71,6 +71,7 @@ def resolve_connection(
             raise InputError(
                 "no url/api_key in the credentials: start the server with `prefkit review serve`", str(path)
             )
+    register_secret(api_key)  # an error the server sends back must not show it
     return Connection(api_url.rstrip("/"), api_key)
 
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prefkit.config import ConfigPath
 from prefkit.errors import ConfigError, FatalTeacherError, TeacherError
-from prefkit.privacy import redact_url
+from prefkit.privacy import redact_text, redact_url, register_secret
 from prefkit.teacher.cache import ResponseCache, cache_key
 from prefkit.teacher.ratelimit import TokenBucket
 
@@ -152,7 +152,7 @@ class Teacher:
         self.usage = Usage()
         self._client = AsyncOpenAI(
             base_url=config.base_url,
-            api_key=os.environ.get(config.api_key_env) or "EMPTY",
+            api_key=_key(config.api_key_env),
             timeout=config.timeout,
             max_retries=0,
         )
@@ -326,13 +326,20 @@ def _retry_after(error: Any) -> float | None:
     return max(0.0, parsed.timestamp() - time.time())
 
 
+def _key(variable: str) -> str:
+    """The API key from the environment, registered so that no message or log line can show it."""
+    key = os.environ.get(variable) or "EMPTY"
+    register_secret(key)
+    return key
+
+
 def _message(error: Any) -> str:
     body = getattr(error, "body", None)
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return str(getattr(error, "message", error)).split("\n")[0]
+            return redact_text(str(inner["message"]))
+    return redact_text(str(getattr(error, "message", error)).split("\n")[0])
 
 
 def _cause(error: BaseException) -> str:

@@ -54,6 +54,7 @@ class Behaviour:
     latency: float = 0.0
     error_rate: float = 0.0
     error_status: int = 500  # what an error answers (501: a server that can never do it)
+    echo_key: bool = False  # errors quote the request's Authorization header, as a careless proxy might
     rate_limit_rate: float = 0.0
     retry_after: float = 0.05
     malformed_rate: float = 0.0
@@ -210,7 +211,10 @@ class StandinServer:
                 if name == "hang":
                     return 0, [], b""
                 if name == "500":
-                    return behaviour.error_status, [], _error("internal error", "server_error")
+                    said = (
+                        f"internal error for {headers.get('authorization')}" if behaviour.echo_key else "internal error"
+                    )
+                    return behaviour.error_status, [], _error(said, "server_error")
                 if name == "429":
                     return 429, [f"retry-after: {behaviour.retry_after}"], _error("Rate limit reached", "rate_limit")
                 return 200, [], b'{"id": "chatcmpl-x", "choices": [{"index": 0, "message": {"role": "assis'
