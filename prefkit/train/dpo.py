@@ -341,22 +341,29 @@ def dpo_stage(
 def _train_variants(config: DPOStageConfig, resume: bool, ctx: StageContext) -> dict[str, Any]:
     """Each variant on the same pairs and seed into OUTPUT_DIR/NAME, in order; OUTPUT_DIR/variants.json names
     them for `prefkit eval`. A variant whose finished summary holds its very settings is not trained again."""
-    check_outputs([*config.dataset, *(config.eval_dataset or [])], folders={"output_dir": config.output_dir},
+    base = Path(config.model) if config.model and Path(config.model).exists() else None
+    check_outputs([*config.dataset, *(config.eval_dataset or []), base], folders={"output_dir": config.output_dir},
                   overwrite=ctx.overwrite or resume)  # fmt: skip
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Each training ends by leaving the process group, so several in one launch cannot share it.
+        raise ConfigError(
+            f"{ctx.source}: dpo variants train one after another in one process; under accelerate or torchrun "
+            "train each variant as its own `prefkit dpo` (its settings in --set), then compare them with "
+            "`prefkit eval --model NAME=DIR ...`"
+        )
     rows: dict[str, dict[str, Any]] = {}
     summaries: dict[str, dict[str, Any]] = {}
     with output_folder(config.output_dir, keep_on_error=True):
         for name in config.variants or {}:
             variant = config.variant(name)
             done = variant.output_dir / "training_summary.json"
-            if done.exists() and read_json(done, "a training summary", "")["config"] == variant.model_dump(mode="json"):
-                summary = read_json(done, "a training summary", "")
+            previous = read_json(done, "a training summary", "remove it to train again") if done.exists() else None
+            if previous is not None and previous.get("config") == variant.model_dump(mode="json"):
+                summary = previous
                 ctx.say(f"variant {name}: already trained")
             else:
                 ctx.say(f"variant {name} ...")
-                summary = dpo_stage(variant, resume=resume, ctx=replace(ctx, overwrite=True)).get("summary")
-            if not summary:
-                return {}  # not the main process
+                summary = dpo_stage(variant, resume=resume, ctx=replace(ctx, overwrite=True))["summary"]
             summaries[name] = summary
             rows[name] = _row(summary)
         write_json(

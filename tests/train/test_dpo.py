@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -273,3 +274,36 @@ def test_an_ablation_recipe_trains_every_variant_and_reports_them_together(tmp_p
         assert row in result.stderr, result.stderr
     again = CliRunner().invoke(cli, ["run", str(path), "--run-dir", str(run_dir)])
     assert again.exit_code == 0 and again.stderr.count("skipped (unchanged)") >= 7
+
+
+def test_variants_under_several_processes_are_refused_before_any_work(tmp_path, monkeypatch):
+    from prefkit.errors import ConfigError
+    from prefkit.train.config import DPOStageConfig
+    from prefkit.train.dpo import dpo_stage
+
+    config = DPOStageConfig.model_validate(
+        {"model": "m", "dataset": str(tmp_path / "p.jsonl"), "output_dir": str(tmp_path / "out"),
+         "variants": {"a": {}, "b": {"beta": 0.2}}}
+    )  # fmt: skip
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="dpo variants train one after another in one process"):
+        dpo_stage(config)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_variant_name_or_settings_that_cannot_work_are_config_errors(tmp_path):
+    from prefkit.config import validate_config
+    from prefkit.errors import ConfigError
+    from prefkit.train.config import DPOStageConfig, check_dpo_config
+
+    for variants, message in (
+        ({"../x": {}}, "variant name '../x'"),
+        ({"before": {}}, "variant name 'before'"),
+        ({"a": {"variants": {}}}, "without variants of its own"),
+        ({}, "name at least one"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            validate_config(DPOStageConfig, {"variants": variants}, "r.yaml")
+    config = validate_config(DPOStageConfig, {"variants": {"typo": {"betta": 0.2}}}, "r.yaml")
+    with pytest.raises(ConfigError, match=r"variant 'typo': unknown key 'betta'.*did you mean 'beta'"):
+        check_dpo_config(config, "r.yaml", needs_paths=False)
