@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from prefkit.errors import InputError
+from prefkit.errors import InputError, PrefkitError
 
 # Written into every folder a command creates: the folder is prefkit's, so a later run may write into it again.
 MARKER = ".prefkit-output"
@@ -139,6 +139,8 @@ def disk_errors(path: str | Path) -> Iterator[None]:
     except OSError as error:
         error.filename = error.filename or str(path)
         raise
+    except PrefkitError:
+        raise  # the user's own mistake, whatever the free space
     except Exception as error:
         text = str(error)
         for number in FULL_DISK:

@@ -353,3 +353,16 @@ def test_damaged_files_prefkit_reads_back_are_one_line(workspace, tmp_path):
     (data_dir / "credentials.json").write_text("[1, 2]")
     result = invoke(["review", "status", "--dataset", "d", "--data-dir", str(data_dir)])
     assert_one_error_line(result, 2, "credentials.json")
+
+
+def test_a_users_error_on_a_nearly_full_disk_is_still_the_users_error(tmp_path):
+    from prefkit.errors import InputError
+    from prefkit.outputs import disk_errors
+
+    with full_disk(tmp_path, free=0) as (folder, preexec):
+        if preexec is not None:
+            pytest.skip("needs a real full disk")
+        with pytest.raises(InputError, match="bad line"), disk_errors(folder):
+            raise InputError("bad line")
+        with pytest.raises(OSError, match="No space left"), disk_errors(folder):
+            raise RuntimeError("PytorchStreamWriter failed writing file data/0")
