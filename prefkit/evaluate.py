@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from prefkit.errors import ConfigError, InputError
 from prefkit.formats import ActionSpec, parse_turn
 from prefkit.jsonl import write_json, write_jsonl
-from prefkit.outputs import check_outputs, disk_errors, output_folder
+from prefkit.outputs import check_outputs, output_folder
 from prefkit.privacy import redact_url
 from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
 from prefkit.stage import Output, Stage, StageContext
@@ -109,20 +109,16 @@ def generate_local(
     seed: int,
     max_prompt_tokens: int,
 ) -> list[dict]:
-    """Batched generation with transformers; an adapter dir is loaded onto its base model."""
-    import json
-
+    """Batched generation with transformers; an adapter dir is loaded onto its base model (`evaluate_file` has
+    checked that the folder holds one or the other)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(target)
-    if not path.exists():
-        raise InputError("model path not found", target)
-    adapter = path / "adapter_config.json"
-    if adapter.exists():
+    if (path / "adapter_config.json").exists():
         from peft import PeftModel
 
-        base = json.loads(adapter.read_text())["base_model_name_or_path"]
+        base = base_of(path)
         try:
             base_model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
         except OSError:
@@ -203,7 +199,7 @@ def score_turns(tasks: list[dict], turns: list[dict], format_name: str, scorer: 
     """Per-turn measures: validity, filler, thought tokens, repeated action, agreement with the reference."""
     rows = []
     for task, turn in zip(tasks, turns):
-        spec = ActionSpec().merged((task.get("meta") or {}).get("action_spec"))
+        spec = ActionSpec.of((task.get("meta") or {}).get("action_spec"))
         score = scorer.score(format_name, turn, spec, previous_assistant(task["messages"]))
         reference = (task.get("meta") or {}).get("reference")
         agreement = None
@@ -501,7 +497,7 @@ def evaluate_file(
 
         require_train_extra()
     rows = read_tasks(tasks)[: config.limit]  # limit None keeps them all
-    with library_output(ctx.verbose), output_folder(out), disk_errors(out):
+    with library_output(ctx.verbose), output_folder(out):
         report = evaluate(
             models,
             rows,

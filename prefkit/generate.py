@@ -95,7 +95,7 @@ def cache_file(out: Path) -> Path:
 
 
 def _spec(task: dict) -> ActionSpec:
-    return ActionSpec().merged((task.get("meta") or {}).get("action_spec"))
+    return ActionSpec.of((task.get("meta") or {}).get("action_spec"))
 
 
 def _tools(task: dict) -> list[dict] | None:

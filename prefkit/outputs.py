@@ -114,16 +114,18 @@ def check_outputs(
 
 @contextmanager
 def output_folder(path: str | Path, keep_on_error: bool = False) -> Iterator[Path]:
-    """`with output_folder(out) as out:` makes the (checked) folder and marks it as prefkit's; a folder this
-    call created is removed again when the work fails, unless `keep_on_error` (checkpoints worth resuming)."""
+    """`with output_folder(out) as out:` makes the (checked) folder and marks it as prefkit's; a full disk
+    while working in it is the OSError it is (`disk_errors`); a folder this call created is removed again when
+    the work fails, unless `keep_on_error` (checkpoints worth resuming)."""
     path = Path(path)
     created = not path.exists()
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        marker = path / MARKER
-        if not marker.exists():
-            marker.write_text("written by prefkit; a later prefkit run may write into this folder again\n")
-        yield path
+        with disk_errors(path):
+            path.mkdir(parents=True, exist_ok=True)
+            marker = path / MARKER
+            if not marker.exists():
+                marker.write_text("written by prefkit; a later prefkit run may write into this folder again\n")
+            yield path
     except BaseException:
         if created and not keep_on_error:
             shutil.rmtree(path, ignore_errors=True)

@@ -113,16 +113,21 @@ class ActionSpec(BaseModel):
                 raise ValueError(f"{pattern!r} is not a valid regular expression ({error})") from None
         return patterns
 
+    @classmethod
+    def of(cls, settings: dict[str, Any] | None) -> ActionSpec:
+        """A task's own spec (its `meta.action_spec`, or none); a bad one is an InputError."""
+        try:
+            return cls.model_validate(settings or {})
+        except ValidationError as error:
+            from prefkit.config import describe_config_error
+
+            raise InputError(f"a task's meta.action_spec: {describe_config_error(cls, error)}") from None
+
     def merged(self, overrides: dict[str, Any] | None) -> ActionSpec:
         """This spec with a task's own `action_spec` keys laid over it (a bad one is an InputError)."""
         if not overrides:
             return self
-        try:
-            return ActionSpec.model_validate({**self.model_dump(exclude_unset=True), **overrides})
-        except ValidationError as error:
-            from prefkit.config import describe_config_error
-
-            raise InputError(f"a task's meta.action_spec: {describe_config_error(ActionSpec, error)}") from None
+        return ActionSpec.of({**self.model_dump(exclude_unset=True), **overrides})
 
     def declared(self, name: str) -> str | None:
         """The allowed name `name` stands for (the spec's own spelling), or None when it is not allowed."""

@@ -22,7 +22,7 @@ class RuleJudge:
         format_name = meta.get("format")
         if format_name not in FORMATS:
             return None
-        spec = ActionSpec().merged(meta.get("action_spec"))
+        spec = ActionSpec.of(meta.get("action_spec"))
         return self.scorer.score(format_name, row[side][-1], spec, previous_assistant(row["prompt"]))
 
     def value(self, score: TurnScore) -> float:

@@ -30,7 +30,7 @@ def corrupt_pair(task: dict, rng: random.Random, kinds: tuple[str, ...] = KINDS)
     reference = meta.get("reference")
     if not reference or not task.get("format"):
         return None
-    spec = ActionSpec().merged(meta.get("action_spec"))
+    spec = ActionSpec.of(meta.get("action_spec"))
     result = corrupt_any(reference, task["format"], rng, spec, kinds)
     if result is None:
         return None

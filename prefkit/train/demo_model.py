@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from prefkit.corruptions import corrupt_any
 from prefkit.errors import InputError
 from prefkit.formats import ActionSpec
-from prefkit.outputs import check_outputs, disk_errors, output_folder
+from prefkit.outputs import check_outputs, output_folder
 from prefkit.stage import Output, Stage, StageContext
 from prefkit.train.progress import attach_progress, library_output
 from prefkit.train.tiny import build_tiny_model, texts_of_pairs
@@ -55,7 +55,7 @@ def sft_rows(tasks: list[dict], sloppy_share: float, seed: int) -> list[dict]:
             continue
         turn = reference
         if rng.random() < sloppy_share:
-            spec = ActionSpec().merged((task.get("meta") or {}).get("action_spec"))
+            spec = ActionSpec.of((task.get("meta") or {}).get("action_spec"))
             corrupted = corrupt_any(reference, task["format"], rng, spec, SLOPPY_KINDS)
             if corrupted:
                 turn = corrupted[1]
@@ -146,24 +146,20 @@ def demo_model_stage(
         rows = read_tasks(tasks)
     else:
         rows = [t for t in load_tasks(BUNDLED, "alfworld-react") if context_chars(t["messages"]) <= 2000]
-    with output_folder(out), disk_errors(out):
-        _train_demo_model(config, rows, out, ctx)
+    with output_folder(out):
+        build_demo_model(
+            out,
+            rows,
+            epochs=config.epochs,
+            sloppy_share=config.sloppy_share,
+            hidden_size=config.hidden_size,
+            layers=config.layers,
+            learning_rate=config.learning_rate,
+            seed=config.seed,
+            quiet=ctx.quiet,
+            verbose=ctx.verbose,
+        )
     return {"tasks": len(rows)}
-
-
-def _train_demo_model(config: DemoModelConfig, rows: list[dict], out: Path, ctx: StageContext) -> None:
-    build_demo_model(
-        out,
-        rows,
-        epochs=config.epochs,
-        sloppy_share=config.sloppy_share,
-        hidden_size=config.hidden_size,
-        layers=config.layers,
-        learning_rate=config.learning_rate,
-        seed=config.seed,
-        quiet=ctx.quiet,
-        verbose=ctx.verbose,
-    )
 
 
 STAGE = Stage(

@@ -17,7 +17,7 @@ from typing import Any
 
 from prefkit.errors import ConfigError, InputError, TrainingDiverged
 from prefkit.jsonl import read_json, write_json
-from prefkit.outputs import check_outputs, disk_errors, output_folder
+from prefkit.outputs import check_outputs, output_folder
 from prefkit.stage import Output, Stage, StageContext
 from prefkit.train.config import DPOStageConfig, check_dpo_config
 from prefkit.train.data import (
@@ -318,16 +318,16 @@ def dpo_stage(
     changes = {"dataset": [dataset] if dataset else None, "output_dir": output_dir, "model": model and str(model)}
     config = config.model_copy(update={key: value for key, value in changes.items() if value is not None})
     check_dpo_config(config, ctx.source)
-    if config.variants:
-        return _train_variants(config, resume, ctx)
     base = Path(config.model) if config.model and Path(config.model).exists() else None
     check_outputs(
         [*config.dataset, *(config.eval_dataset or []), base],
         folders={"output_dir": config.output_dir},
         overwrite=ctx.overwrite or resume,
     )
+    if config.variants:
+        return _train_variants(config, resume, ctx)
     try:
-        with output_folder(config.output_dir, keep_on_error=True), disk_errors(config.output_dir):
+        with output_folder(config.output_dir, keep_on_error=True):
             summary = train(config, ctx.source, resume=resume, quiet=ctx.quiet, verbose=ctx.verbose, say=ctx.say)
     except BaseException:
         if os.environ.get("RANK", "0") == "0":
@@ -341,9 +341,6 @@ def dpo_stage(
 def _train_variants(config: DPOStageConfig, resume: bool, ctx: StageContext) -> dict[str, Any]:
     """Each variant on the same pairs and seed into OUTPUT_DIR/NAME, in order; OUTPUT_DIR/variants.json names
     them for `prefkit eval`. A variant whose finished summary holds its very settings is not trained again."""
-    base = Path(config.model) if config.model and Path(config.model).exists() else None
-    check_outputs([*config.dataset, *(config.eval_dataset or []), base], folders={"output_dir": config.output_dir},
-                  overwrite=ctx.overwrite or resume)  # fmt: skip
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # Each training ends by leaving the process group, so several in one launch cannot share it.
         raise ConfigError(

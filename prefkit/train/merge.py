@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefkit.errors import InputError
-from prefkit.outputs import check_outputs, disk_errors, output_folder
+from prefkit.outputs import check_outputs, output_folder
 
 
 def merge_adapter(
@@ -36,7 +36,7 @@ def merge_adapter(
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     tokenizer_source = adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
-    with output_folder(out_dir), disk_errors(out_dir):
+    with output_folder(out_dir):
         merged.save_pretrained(out_dir)
         tokenizer.save_pretrained(out_dir)
     return out_dir
