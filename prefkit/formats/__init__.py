@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prefkit.errors import ConfigError
-from prefkit.formats import alfworld, codeact, react, tool_call, xml_react
+from prefkit.formats import alfworld, codeact, os_interaction, react, tool_call, xml_react
 from prefkit.formats.base import Action, ActionSpec, ParsedTurn, Violation
 
 Parser = Callable[[dict, ActionSpec], ParsedTurn]
@@ -15,6 +15,7 @@ FORMATS: dict[str, Parser] = {
     alfworld.NAME: alfworld.parse,
     xml_react.NAME: xml_react.parse,
     codeact.NAME: codeact.parse,
+    os_interaction.NAME: os_interaction.parse,
     tool_call.NAME: tool_call.parse,
 }
 

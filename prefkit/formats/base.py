@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -34,18 +34,39 @@ class Action:
 
 @dataclass(slots=True)
 class ParsedTurn:
-    """One assistant turn split into its parts, or the violations that stop a parser from doing so."""
+    """One assistant turn as a benchmark's parser reads it, and what prefkit's stricter rules say of it.
+
+    Two questions, answered separately:
+    - `accepted`: would the benchmark's own parser take the turn? `executed` is then the action it would run
+      (the SQL of the block it reads, the command after its label, the code it joins, the call it dispatches)
+      and `ignored` the text it never reads. `format.*` violations mean the benchmark rejects the turn.
+    - `disciplined`: does the turn also keep the rules prefkit adds for training data (exactly one action,
+      nothing after it, labels in the canonical case)? Their violations are `discipline.*`.
+    """
 
     format: str
+    style: str = ""
     thought: str = ""
     actions: list[Action] = field(default_factory=list)
     final_answer: Any = None
     trailing: str = ""
+    executed: Action | None = None
+    ignored: str = ""
     violations: list[Violation] = field(default_factory=list)
 
     @property
+    def accepted(self) -> bool:
+        """True when the benchmark's parser would take the turn (no `format.*` violation)."""
+        return not any(violation.code.startswith("format.") for violation in self.violations)
+
+    @property
+    def disciplined(self) -> bool:
+        """True when the turn keeps prefkit's stricter rules (no `discipline.*` violation)."""
+        return not any(violation.code.startswith("discipline.") for violation in self.violations)
+
+    @property
     def valid(self) -> bool:
-        """True when the benchmark's parser would accept the turn."""
+        """Accepted by the benchmark and disciplined: what a chosen turn must be."""
         return not self.violations
 
     @property
@@ -54,13 +75,35 @@ class ParsedTurn:
         return self.actions[0] if self.actions else None
 
     def fail(self, code: str, message: str) -> None:
-        """Record a violation (the code is prefixed with `format.`)."""
+        """Record that the benchmark's parser rejects the turn (the code is prefixed with `format.`)."""
         self.violations.append(Violation(f"format.{code}", message))
+
+    def lax(self, code: str, message: str) -> None:
+        """Record a rule the benchmark lets pass but prefkit's training data keeps (prefixed `discipline.`)."""
+        self.violations.append(Violation(f"discipline.{code}", message))
+
+    def accept(self, action: Action, ignored: str = "") -> None:
+        """The benchmark would execute `action` and never read `ignored` (a turn still rejected stays so)."""
+        self.executed = action
+        self.ignored = ignored.strip()
 
     @property
     def codes(self) -> list[str]:
         """The violation codes, in the order they were found."""
         return [violation.code for violation in self.violations]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parse as JSON: both answers with their codes, and what would run and what would be ignored."""
+        return {
+            "style": self.style,
+            "accepted": self.accepted,
+            "disciplined": self.disciplined,
+            "format_codes": [code for code in self.codes if code.startswith("format.")],
+            "discipline_codes": [code for code in self.codes if code.startswith("discipline.")],
+            "violations": [{"code": v.code, "message": v.message} for v in self.violations],
+            "executed": None if self.executed is None or not self.accepted else asdict(self.executed),
+            "ignored": self.ignored,
+        }
 
 
 def begin(format_name: str, message: dict) -> tuple[ParsedTurn, str]:
@@ -98,9 +141,15 @@ class ActionSpec(BaseModel):
         None, description="tool-call: OpenAI tool definitions; arguments are checked against their JSON schemas."
     )
     allow_text_answer: bool = Field(False, description="tool-call: a turn with no tool call counts as a final answer.")
+    parallel_calls: bool = Field(False, description="tool-call: several calls in one message are the norm (BFCL).")
+    tool_match: Literal["exact", "suffix"] = Field(
+        "exact", description="tool-call: suffix for a benchmark that finds a tool by the end of its name (ToolBench)."
+    )
     require_thought: bool = Field(False, description="A turn must carry reasoning before its action.")
-    style: str | None = Field(
-        None, description="Force one dialect: react: dbbench|numbered; alfworld: agentbench|react. None detects it."
+    style: Literal["dbbench", "numbered", "fireact", "agentbench", "react"] | None = Field(
+        None,
+        description="The benchmark parser to follow: react: dbbench|numbered|fireact; alfworld: agentbench|react. "
+        "None (or a style of another format) detects it from the turn.",
     )
 
     @field_validator("arguments", "commands")

@@ -11,7 +11,13 @@ ShishirPatil/gorilla `berkeley-function-call-leaderboard/bfcl/eval_checker/ast_e
 
 BFCL's `simple_function_checker` refuses any parameter a function does not declare ("Unexpected
 parameter"), so a BFCL-dialect tool takes no undeclared argument. An OpenAI-style schema refuses one only
-when it sets `additionalProperties: false`. The violation says which of the two rules applies."""
+when it sets `additionalProperties: false`. The violation says which of the two rules applies.
+
+OpenBMB/ToolBench (commit e8c6cd1d28d3da61710e59eaad83632d62384c65), `toolbench/inference/Downstream_tasks/
+rapidapi.py` `rapidapi_wrapper._step`, dispatches a call to the first function whose name ends with the name
+called; `tool_match: suffix` in the spec turns that on (accepted, and a discipline violation). Several calls in
+one message are run by AgentBench's function-calling DBBench and BFCL's parallel categories alike: they are a
+discipline violation unless the spec sets `parallel_calls` (BFCL parallel). `executed` is the first call."""
 
 from __future__ import annotations
 
@@ -40,8 +46,8 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
         else:
             turn.fail("missing_tool_call", "the message has no tool_calls")
         return turn
-    if len(calls) > 1:
-        turn.fail("multiple_actions", f"{len(calls)} tool calls; a turn makes exactly one")
+    if len(calls) > 1 and not spec.parallel_calls:
+        turn.lax("multiple_actions", f"{len(calls)} tool calls; a turn makes exactly one")
     schemas = _schemas(spec.tools)
     for call in calls:
         function = call.get("function") if isinstance(call, dict) else None
@@ -51,8 +57,12 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
         name, raw = function["name"], function.get("arguments", "")
         turn.actions.append(Action(name, raw if isinstance(raw, str) else json.dumps(raw)))
         if spec.tools is not None and name not in schemas:
-            turn.fail("unknown_tool", f"tool {name!r} is not one of {', '.join(schemas)}")
-            continue
+            resolved = _by_suffix(name, schemas) if spec.tool_match == "suffix" else None
+            if resolved is None:
+                turn.fail("unknown_tool", f"tool {name!r} is not one of {', '.join(schemas)}")
+                continue
+            turn.lax("tool_name_suffix", f"{name!r} is resolved by the end of its name to {resolved!r}; call it so")
+            name = resolved
         spec.check_name(turn, name, "unknown_tool")
         try:
             arguments = json.loads(raw) if isinstance(raw, str) else raw
@@ -76,7 +86,14 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
             turn.fail("unexpected_argument", f"arguments of {name}: {extra.message} ({rule})")
         if other is not None:
             turn.fail("schema_mismatch", f"arguments of {name}: {other.message}")
+    if turn.accepted and turn.actions:
+        turn.accept(turn.actions[0])
     return turn
+
+
+def _by_suffix(name: str, schemas: dict) -> str | None:
+    """ToolBench's rule (rapidapi.py `_step`): the first declared function whose name ends with `name`."""
+    return next((declared for declared in schemas if declared.endswith(name)), None)
 
 
 # BFCL's type names (ast_checker.py PYTHON_TYPE_MAPPING) as JSON Schema; "float" also takes an int there.

@@ -1,6 +1,9 @@
 """XML Plan/Execute/Reflect/Finish turns (the CodeAgent style): `<node>NAME</node>`, an optional
 `<next_node>NAME</next_node>`, and a `<content>` body; an Execute body is the JSON tool call
-`{"tool_name": "python_sandbox", "arguments": {"code": "..."}}`."""
+`{"tool_name": "python_sandbox", "arguments": {"code": "..."}}`.
+
+No benchmark ships a parser for this format (it is the CodeAgent model card's own): prefkit's reading takes
+the first node, so a second node is a discipline violation and everything else is the format's."""
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
         turn.fail("missing_action", "no <node>...</node>")
         return turn
     if len(nodes) > 1:
-        turn.fail("multiple_actions", f"{len(nodes)} <node> elements; a turn is one node")
+        turn.lax("multiple_actions", f"{len(nodes)} <node> elements; a turn is one node")
     node = nodes[0]
     if node not in allowed:
         turn.fail("unknown_node", f"node {node!r} is not one of {', '.join(allowed)}")
@@ -54,6 +57,8 @@ def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
         turn.final_answer = body
     else:
         turn.thought = body
+    if turn.accepted:
+        turn.accept(turn.actions[0])
     return turn
 
 

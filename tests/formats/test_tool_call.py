@@ -60,7 +60,7 @@ def test_valid_call():
         (message(name="drop_db"), "format.unknown_tool"),
         (message(arguments='{"query": "SELECT 1"}'), "format.schema_mismatch"),
         (message(arguments='{"sql": 1}'), "format.schema_mismatch"),
-        ({**message(), "tool_calls": message()["tool_calls"] * 2}, "format.multiple_actions"),
+        ({**message(), "tool_calls": message()["tool_calls"] * 2}, "discipline.multiple_actions"),
         (
             {"role": "assistant", "tool_calls": [{"id": "x", "type": "function", "function": {}}]},
             "format.malformed_tool_call",
@@ -135,4 +135,4 @@ def test_the_legacy_function_call_field_is_a_call():
         and json.loads(parsed.action.argument) == {"sql": "SELECT 1"}
     )
     both = {**message(), "function_call": {"name": "execute_sql", "arguments": '{"sql": "SELECT 2"}'}}
-    assert "format.multiple_actions" in parse_turn("tool-call", both, ActionSpec(tools=TOOLS)).codes
+    assert "discipline.multiple_actions" in parse_turn("tool-call", both, ActionSpec(tools=TOOLS)).codes

@@ -39,7 +39,7 @@ def test_plan_and_finish_nodes_are_valid():
             '<node>Execute</node><content>{"tool_name": "python_sandbox", "arguments": {"code": ""}}</content>',
             "format.empty_action",
         ),
-        ("<node>Plan</node><node>Execute</node><content>x</content>", "format.multiple_actions"),
+        ("<node>Plan</node><node>Execute</node><content>x</content>", "discipline.multiple_actions"),
         ("<node>Plan</node><content>x", "format.unclosed_tag"),
     ],
 )
