@@ -1,5 +1,9 @@
 """Rule-based corruptions of a good assistant turn: the `corrupt` strategy's rejected turns and the
-negative cases of the format tests. Each kind breaks one rule a disciplined agent follows."""
+negative cases of the format tests. Each kind breaks one rule a disciplined agent follows.
+
+`drop_action`, `malformed_action` and `format_break` make turns the benchmark's own parser rejects (`format.*`);
+`two_actions` makes one most benchmarks still accept, reading the first (or, for AgentBench OS, the last) action,
+which prefkit's discipline rejects."""
 
 from __future__ import annotations
 
@@ -85,6 +89,9 @@ def _drop_action(message: dict, format_name: str, rng: random.Random) -> dict | 
         )
     elif format_name == "xml-react":
         message["content"] = re.sub(r"<node>.*?</node>", "", text, flags=re.S)
+    elif format_name == "os":
+        head = re.split(r"\n?[ \t]*Act:", text, maxsplit=1)[0]
+        message["content"] = head.rstrip() + "\nI will run a command next."
     return message
 
 
@@ -96,8 +103,8 @@ def _malformed(message: dict, format_name: str, rng: random.Random) -> dict | No
     elif format_name == "react":
         if "```sql\n" in text:
             message["content"] = text.replace("```sql\n", "```SQL\n", 1)
-        elif "Final Answer:" in text:
-            message["content"] = re.sub(r"Final Answer: ?\[(.*)\]", r"Final Answer: \1", text, count=1)
+        elif "Final Answer:" in text:  # on the action line: AgentBench finds no "\nFinal Answer:"
+            message["content"] = re.sub(r"\n\s*Final Answer:", " Final Answer:", text)
         else:
             message["content"] = re.sub(r"(Action \d+: \w+)\[(.*)\]", r"\1(\2)", text, count=1)
     elif format_name == "alfworld":
@@ -109,6 +116,11 @@ def _malformed(message: dict, format_name: str, rng: random.Random) -> dict | No
         message["content"] = text.replace("</execute>", "", 1)
     elif format_name == "xml-react":
         message["content"] = text.replace("</content>", "", 1)
+    elif format_name == "os":
+        if re.search(r"Act:\s*answer", text, re.I):  # AgentBench skips an answer without parentheses
+            message["content"] = re.sub(r"(Act:\s*answer)\s*\((.*)\)", r"\1 \2", text, flags=re.I)
+        else:
+            message["content"] = text.replace("Act:", "act:")
     return message
 
 
@@ -130,6 +142,8 @@ def _two_actions(message: dict, format_name: str, rng: random.Random) -> dict | 
         message["content"] = f"{text}\n<execute>print('done')</execute>"
     elif format_name == "xml-react":
         message["content"] = f"{text}\n<node>Finish</node><content>done</content>"
+    elif format_name == "os":
+        message["content"] = f"{text}\n\nAct: finish"
     return message
 
 

@@ -27,10 +27,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RATE_METRICS = ("format_valid", "filler", "repeated_action", "reference_agreement")
+# format_valid is both answers of the parse at once: the benchmark's parser accepts the turn (accepted) and the
+# turn keeps prefkit's stricter rules (disciplined), which is what a chosen turn must be.
+RATE_METRICS = ("format_valid", "accepted", "disciplined", "filler", "repeated_action", "reference_agreement")
 METRICS = (*RATE_METRICS, "thought_tokens")
 LABELS = {
     "format_valid": "format-valid rate",
+    "accepted": "accepted by the benchmark",
+    "disciplined": "disciplined rate",
     "filler": "filler rate",
     "repeated_action": "repeated-action rate",
     "reference_agreement": "agreement with reference action",
@@ -212,7 +216,10 @@ def score_turns(tasks: list[dict], turns: list[dict], format_name: str, scorer: 
                 "task_id": task["id"],
                 "turn": turn,
                 "violations": score.parsed.codes,
+                "executed": score.parsed.to_dict()["executed"],
                 "format_valid": float(score.parsed.valid),
+                "accepted": float(score.parsed.accepted),
+                "disciplined": float(score.parsed.disciplined),
                 "filler": float(bool(score.filler)),
                 "thought_tokens": float(score.thought_tokens),
                 "repeated_action": float(score.repeats_previous_action),
@@ -233,6 +240,7 @@ def per_task(rows: list[dict], samples: int) -> list[dict]:
             "task_id": group[0]["task_id"],
             "turns": [g["turn"] for g in group],
             "violations": [g["violations"] for g in group],
+            "executed": [g["executed"] for g in group],
         }
         for metric in METRICS:
             values = [g[metric] for g in group if g[metric] is not None]
@@ -311,7 +319,8 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"Tasks: {report['tasks']} ({report.get('samples_per_task', 1)} samples each, averaged per task); "
         f"format: `{report['format']}`; sampling temperature {report['temperature']}; "
-        "mean [95% bootstrap interval over tasks].",
+        "mean [95% bootstrap interval over tasks]. A turn is format-valid when the benchmark's own parser "
+        "accepts it and it is disciplined (one action, nothing after it, canonical labels).",
         "",
         "| measure | " + " | ".join(labels) + "".join(f" | {d}" for d in inline) + " |",
         "|---" * (1 + len(labels) + len(inline)) + "|",
@@ -365,7 +374,9 @@ def chart(report: dict[str, Any], path: Path) -> None:
             capsize=3,
         )
     rates.set_xticks([i + width * (len(labels) - 1) / 2 for i in range(len(RATE_METRICS))])
-    rates.set_xticklabels(["format-valid", "filler", "repeated action", "agrees with ref."])
+    short = {"accepted": "accepted", "disciplined": "disciplined", "repeated_action": "repeated action"}
+    short |= {"format_valid": "format-valid", "filler": "filler", "reference_agreement": "agrees with ref."}
+    rates.set_xticklabels([short[m] for m in RATE_METRICS], rotation=15)
     rates.set_ylim(0, 1.05)
     rates.set_title("rates (95% bootstrap intervals)")
     rates.legend()

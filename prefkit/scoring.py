@@ -157,6 +157,8 @@ class TurnScore:
         violations = self.parsed.violations
         out = {
             "valid": not violations,
+            "accepted": self.parsed.accepted,
+            "disciplined": self.parsed.disciplined,
             "violations": [violation.code for violation in violations],
             "tokens": self.tokens,
             "thought_tokens": self.thought_tokens,

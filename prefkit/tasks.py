@@ -20,8 +20,8 @@ from prefkit.outputs import check_outputs, side_file
 from prefkit.records import Task, content_hash, context_chars
 from prefkit.stage import Output, Stage, StageContext
 
-SOURCES = ("react", "alfworld-react", "agentbench", "messages")
-Source = Literal["react", "alfworld-react", "agentbench", "messages", "tasks"]
+SOURCES = ("react", "alfworld-react", "agentbench", "agentbench-os", "messages")
+Source = Literal["react", "alfworld-react", "agentbench", "agentbench-os", "messages", "tasks"]
 
 
 class TasksConfig(BaseModel):
@@ -30,7 +30,8 @@ class TasksConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source: Source = Field(
-        description="Trajectory layout (react, alfworld-react, agentbench, messages; see `prefkit tasks --help`), "
+        description="Trajectory layout (react, alfworld-react, agentbench, agentbench-os, messages; see "
+        "`prefkit tasks --help`), "
         "or `tasks` for a ready tasks JSONL."
     )
     path: list[ConfigPath] | None = Field(None, description="One or more trajectory (or task) files.")
@@ -181,6 +182,8 @@ def load_tasks(path: str | Path, source: str) -> list[dict]:
         if source == "agentbench":
             return list(_dbbench_tasks(path))
         return list(_messages_tasks(path))
+    if source == "agentbench-os":
+        return list(_os_tasks(path))
     data = _read_json(path)
     if source == "react":
         return list(_react_tasks(path, data))
@@ -189,7 +192,7 @@ def load_tasks(path: str | Path, source: str) -> list[dict]:
     return list(_agentbench_tasks(path, data))
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path, expected: type = dict) -> Any:
     if not path.exists():
         raise InputError("file not found; check the path", str(path))
     try:
@@ -198,6 +201,8 @@ def _read_json(path: Path) -> dict:
         raise InputError("not valid UTF-8; re-encode the file as UTF-8", str(path)) from None
     except json.JSONDecodeError as error:
         raise InputError(f"malformed JSON ({error.msg})", str(path), error.lineno) from None
+    if expected is not dict:
+        return data
     if not isinstance(data, dict) or not data:
         raise InputError("expected a JSON object of named trajectories", str(path))
     return data
@@ -294,6 +299,28 @@ def _agentbench_tasks(path: Path, data: dict) -> Iterator[dict]:
         messages += [_normalise(message, path) for message in episode]
         spec = {"tools": tools}
         yield from _split(messages, "tool-call", "alfworld", name, {"source": str(path.name), "action_spec": spec})
+
+
+def _os_tasks(path: Path) -> Iterator[dict]:
+    """AgentBench OS interaction trajectories: a JSON list of user/agent messages (one episode, as the task's
+    own history keeps it), a list of such lists, or an object of named ones. The instruction is the first user
+    message, as AgentBench sends it; tasks are in the `os` format."""
+    data = _read_json(path, list)
+    if isinstance(data, list) and data and all(isinstance(item, dict) for item in data):
+        episodes = {path.stem: data}
+    elif isinstance(data, list) and data and all(isinstance(item, list) for item in data):
+        episodes = {f"{path.stem}-{number}": episode for number, episode in enumerate(data)}
+    elif isinstance(data, dict) and data and all(isinstance(item, list) for item in data.values()):
+        episodes = {str(name): episode for name, episode in data.items()}
+    else:
+        raise InputError(
+            "expected a JSON list of messages, a list of such lists, or an object of named lists", str(path)
+        )
+    for name, episode in episodes.items():
+        messages = [_normalise(message, path) for message in episode]
+        if not any(message["role"] == "assistant" for message in messages):
+            raise InputError(f"episode {name!r} has no agent turn", str(path))
+        yield from _split(messages, "os", "os", name, {"source": str(path.name)})
 
 
 def _normalise(message: dict, path: Path) -> dict:

@@ -22,10 +22,12 @@ def eval_tasks(tmp_path, corpus_tasks):
 
 def test_remote_model_through_the_openai_client(tmp_path, eval_tasks):
     def responder(body, index):
+        if body["model"] == "lenient":  # the game reads the first line and never sees the second
+            return "go to cabinet 1\nopen cabinet 1"
         good = "chatty" not in body["model"]
         return "go to cabinet 1" if good else "Certainly! I'd be happy to help. Let me look around."
 
-    with StandinServer(Behaviour(models=("good", "chatty"), responder=responder)) as server:
+    with StandinServer(Behaviour(models=("good", "chatty", "lenient"), responder=responder)) as server:
         result = CliRunner().invoke(
             cli,
             [
@@ -34,6 +36,8 @@ def test_remote_model_through_the_openai_client(tmp_path, eval_tasks):
                 f"openai:chatty@{server.url}",
                 "--model",
                 f"openai:good@{server.url}",
+                "--model",
+                f"openai:lenient@{server.url}",
                 "--tasks",
                 str(eval_tasks),
                 "--format",
@@ -51,10 +55,16 @@ def test_remote_model_through_the_openai_client(tmp_path, eval_tasks):
     assert report["models"]["chatty"]["filler"]["mean"] == 1.0
     diff = report["differences"]["good - chatty"]
     assert diff["format_valid"]["mean"] == 1.0 and diff["filler"]["mean"] == -1.0
+    lenient = report["models"]["lenient"]
+    assert lenient["accepted"]["mean"] == 1.0 and lenient["disciplined"]["mean"] == 0.0
+    assert lenient["format_valid"]["mean"] == 0.0 and report["models"]["chatty"]["accepted"]["mean"] == 0.0
     for name in ("report.json", "report.md", "chart.png", "turns-good.jsonl", "turns-chatty.jsonl"):
         assert (tmp_path / "rep" / name).exists()
     turns = [json.loads(line) for line in (tmp_path / "rep" / "turns-good.jsonl").read_text().splitlines()]
     assert len(turns) == 12 and turns[0]["turn"]["content"] == "go to cabinet 1"
+    lenient_turns = [json.loads(line) for line in (tmp_path / "rep" / "turns-lenient.jsonl").read_text().splitlines()]
+    assert lenient_turns[0]["executed"] == {"name": "go", "argument": "go to cabinet 1"}
+    assert lenient_turns[0]["violations"] == ["discipline.multiple_actions"]
     assert "format-valid rate" in (tmp_path / "rep" / "report.md").read_text()
     # No --temperature or --max-new-tokens: the defaults are EvalConfig's, the same a recipe's eval: section has.
     assert {(body["temperature"], body["max_tokens"]) for body in server.stats.bodies} == {(0.0, 96)}
@@ -71,6 +81,8 @@ def test_bootstrap_intervals_and_paired_difference():
     a = [
         {
             "format_valid": float(i % 2),
+            "accepted": 1.0,
+            "disciplined": float(i % 2),
             "filler": 0.0,
             "thought_tokens": 3.0,
             "repeated_action": 0.0,

@@ -25,7 +25,12 @@ from prefkit.errors import InputError
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON result per turn on stdout.")
 def check_command(file: Path | None, format_name: str, text: str | None, spec_path: Path | None, as_json: bool) -> None:
-    """Validate single assistant turns and print their violations (exit 1 when any is invalid).
+    """Check single assistant turns as the benchmark's parser reads them (exit 1 when any is not valid).
+
+    Each turn gets two answers: accepted (the benchmark's parser takes it; what it would execute and what it
+    would ignore are shown) and disciplined (prefkit's stricter rules for training data: one action, nothing
+    after it, canonical labels). A turn is valid when it is both. `format.*` codes are the benchmark's
+    rejections, `discipline.*` codes the stricter rules'.
 
     FILE is JSONL of messages ({"role": "assistant", ...}), of conversations ({"messages": [...]}) or of
     pairs (chosen and rejected are checked).
@@ -47,30 +52,34 @@ def check_command(file: Path | None, format_name: str, text: str | None, spec_pa
         if text is not None
         else list(_turns_of(iter_jsonl(file), file))
     )
-    invalid = 0
+    invalid = rejected = 0
     for where, message in turns:
         parsed = parse_turn(format_name, message, spec)
         invalid += not parsed.valid
+        rejected += not parsed.accepted
         if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "where": where,
-                        "valid": parsed.valid,
-                        "violations": [dataclasses.asdict(v) for v in parsed.violations],
-                        "action": dataclasses.asdict(parsed.action) if parsed.action else None,
-                    }
-                )
-            )
-        elif parsed.valid:
-            action = f" action={parsed.action.name}" if parsed.action else ""
-            click.echo(f"{where}: ok{action}")
-        else:
-            for violation in parsed.violations:
-                click.echo(f"{where}: {violation.code}: {violation.message}")
+            record = {"where": where, "valid": parsed.valid, **parsed.to_dict()}
+            record["action"] = dataclasses.asdict(parsed.action) if parsed.action else None
+            click.echo(json.dumps(record, ensure_ascii=False))
+            continue
+        verdict = "ok" if parsed.valid else ("accepted, not disciplined" if parsed.accepted else "rejected")
+        click.echo(f"{where}: {verdict}" + (f" ({parsed.style})" if parsed.style else ""))
+        if parsed.accepted and parsed.executed is not None:
+            click.echo(f"  executes: {parsed.executed.name} {_shown(parsed.executed.argument)}".rstrip())
+            if parsed.ignored:
+                click.echo(f"  ignores:  {_shown(parsed.ignored)}")
+        for violation in parsed.violations:
+            click.echo(f"  {violation.code}: {violation.message}")
     if not as_json:
-        click.echo(f"{len(turns) - invalid} of {len(turns)} turns valid", err=True)
+        accepted = len(turns) - rejected
+        click.echo(f"{len(turns) - invalid} of {len(turns)} turns valid ({accepted} accepted by the benchmark)", err=True)
     sys.exit(1 if invalid else 0)
+
+
+def _shown(text: str, limit: int = 200) -> str:
+    """One line for a terminal: newlines shown as \\n, long text cut."""
+    flat = text.replace("\n", "\\n")
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def _turns_of(rows, path: Path):

@@ -33,6 +33,7 @@ def tasks_command(trajectories, out_path, eval_path, skip_invalid, as_json, quie
       react           ReAct paper prompts with numbered Thought N / Action N / Observation N (fever.json)
       alfworld-react  ReAct ALFWorld prompts with "> think: ..." / "> command" lines
       agentbench      AgentBench multi-turn JSON (roles user/agent/tool, tool calls) or DBBench .jsonl tasks
+      agentbench-os   AgentBench OS interaction: a JSON list of user/agent messages (or a list of them)
       messages        JSONL of {"messages": [...]} conversations
       tasks           a tasks JSONL (to select from it again)
 

@@ -109,9 +109,26 @@ def test_check_reports_violations_and_exit_code(tmp_path):
     )
     result = CliRunner().invoke(cli, ["check", "--format", "alfworld", str(turns)])
     assert result.exit_code == 1
-    assert "t.jsonl:1: ok" in result.stdout and "t.jsonl:2: format.action_label_case" in result.stdout
+    assert "t.jsonl:1: ok" in result.stdout and "t.jsonl:2: rejected" in result.stdout
+    assert "  format.action_label_case: " in result.stdout
     ok = CliRunner().invoke(cli, ["check", "--format", "alfworld", "--text", "open fridge 1", "--json"])
     assert ok.exit_code == 0 and json.loads(ok.stdout)["valid"] is True
+
+
+def test_check_shows_what_the_benchmark_would_execute_and_ignore():
+    turn = "Thought: count.\nAction: Operation\n```sql\nSELECT\nCOUNT(*) FROM t;\n```\n```sql\nDROP TABLE t;\n```"
+    result = CliRunner().invoke(cli, ["check", "--format", "react", "--text", turn])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "text: accepted, not disciplined (dbbench)"
+    assert lines[1] == "  executes: Operation SELECT COUNT(*) FROM t;"  # AgentBench joins the lines
+    assert lines[2] == "  ignores:  ```sql\\nDROP TABLE t;\\n```"
+    assert lines[3].startswith("  discipline.multiple_actions: ")
+    assert "0 of 1 turns valid (1 accepted by the benchmark)" in result.stderr
+    record = json.loads(CliRunner().invoke(cli, ["check", "--format", "react", "--text", turn, "--json"]).stdout)
+    assert record["accepted"] is True and record["disciplined"] is False and record["valid"] is False
+    assert record["executed"] == {"name": "Operation", "argument": "SELECT COUNT(*) FROM t;"}
+    assert record["discipline_codes"] == ["discipline.multiple_actions"] and record["format_codes"] == []
 
 
 def test_check_unknown_format(tmp_path):

@@ -1,12 +1,13 @@
 """Every real turn in ../shared/corpus parses as valid in its format; every corruption of it does not."""
 
+import json
 import random
 
 import pytest
 
 from prefkit.corruptions import KINDS, corrupt
 from prefkit.formats import ActionSpec, parse_turn
-from tests.conftest import tasks_of
+from tests.conftest import CORPUS, tasks_of
 
 FORMATS = ["react", "alfworld", "tool-call"]
 
@@ -26,7 +27,9 @@ STRUCTURAL = ["drop_action", "malformed_action", "two_actions", "format_break"]
 
 @pytest.mark.parametrize("format_name", FORMATS)
 @pytest.mark.parametrize("kind", STRUCTURAL)
-def test_structural_corruptions_of_real_turns_are_invalid(corpus_tasks, format_name, kind):
+def test_structural_corruptions_of_real_turns_are_rejected_by_the_benchmarks_rule(corpus_tasks, format_name, kind):
+    """drop_action, malformed_action and format_break make turns the benchmark's parser rejects; two_actions
+    makes one it may still accept (taking the first action), which discipline rejects."""
     rng = random.Random(7)
     checked = 0
     for task in tasks_of(corpus_tasks, format_name):
@@ -35,9 +38,57 @@ def test_structural_corruptions_of_real_turns_are_invalid(corpus_tasks, format_n
         if bad is None:
             continue
         checked += 1
-        assert not parse_turn(format_name, bad, spec).valid, (kind, bad)
+        parsed = parse_turn(format_name, bad, spec)
+        assert not parsed.valid, (kind, bad)
+        if kind == "two_actions":
+            assert any(code.endswith(".multiple_actions") for code in parsed.codes), (bad, parsed.codes)
+        else:
+            assert not parsed.accepted, (kind, bad, parsed.codes)
     if kind != "format_break" or format_name != "tool-call":
         assert checked > 0
+
+
+def _agentbench_v02_alfworld_turns():
+    """The agent turns of AgentBench v0.2's ALFWorld prompts: each file is {task type: [observation, turn, ...]}."""
+    for name in ("new", "pure", "react"):
+        data = json.loads((CORPUS / f"agentbench/v0.2/alfworld_multiturn_{name}.json").read_text())
+        for episode in data.values():
+            yield from episode[1::2]
+
+
+def test_agentbench_v02_alfworld_turns_are_accepted_as_its_parser_reads_them():
+    turns = list(_agentbench_v02_alfworld_turns())
+    assert len(turns) == 135
+    undisciplined = []
+    for text in turns:
+        parsed = parse_turn("alfworld", {"role": "assistant", "content": text}, ActionSpec(style="agentbench"))
+        assert parsed.accepted and parsed.executed.argument == text.split("ACTION:")[1].strip().lower(), text
+        if not parsed.disciplined:
+            undisciplined.append((parsed.executed.argument, parsed.codes))
+    # each episode ends "ACTION: Task succeeded." (no ALFWorld command: AgentBench sends its nearest admissible one)
+    assert undisciplined == [("task succeeded.", ["discipline.unknown_command"])] * 18
+
+
+def _codeact_turns():
+    """The assistant turns of CodeAct's (MINT's) in-context examples, as a model generates them: up to MINT's
+    first stop word."""
+    from prefkit.formats.codeact import STOP_WORDS
+
+    for path in sorted((CORPUS / "code-act/in_context_examples").rglob("with_tool.txt")):
+        for block in path.read_text().split("\nAssistant:\n")[1:]:
+            cut = min((i for i in (block.find(word) for word in STOP_WORDS) if i >= 0), default=len(block))
+            yield path, block[:cut].strip()
+
+
+def test_codeact_examples_are_accepted_and_disciplined():
+    turns = list(_codeact_turns())
+    assert len(turns) > 20
+    for path, text in turns:
+        parsed = parse_turn("codeact", {"role": "assistant", "content": text})
+        assert parsed.valid, (path, text, parsed.codes)
+        assert parsed.executed.name in ("execute", "solution")
+    answers = [text for _, text in turns if "<solution>" in text]
+    assert answers and len(answers) < len(turns)
 
 
 def test_every_corruption_kind_is_known():
