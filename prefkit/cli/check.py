@@ -71,8 +71,8 @@ def check_command(file: Path | None, format_name: str, text: str | None, spec_pa
         for violation in parsed.violations:
             click.echo(f"  {violation.code}: {violation.message}")
     if not as_json:
-        accepted = len(turns) - rejected
-        click.echo(f"{len(turns) - invalid} of {len(turns)} turns valid ({accepted} accepted by the benchmark)", err=True)
+        valid, accepted = len(turns) - invalid, len(turns) - rejected
+        click.echo(f"{valid} of {len(turns)} turns valid ({accepted} accepted by the benchmark)", err=True)
     sys.exit(1 if invalid else 0)
 
 
