@@ -28,13 +28,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # format_valid is both answers of the parse at once: the benchmark's parser accepts the turn (accepted) and the
-# turn keeps prefkit's stricter rules (disciplined), which is what a chosen turn must be.
+# turn keeps prefkit's stricter rules (disciplined), which is what a chosen turn must be. The disciplined rate is
+# taken over the accepted turns (a rejected turn has nothing the discipline rules could judge).
 RATE_METRICS = ("format_valid", "accepted", "disciplined", "filler", "repeated_action", "reference_agreement")
 METRICS = (*RATE_METRICS, "thought_tokens")
 LABELS = {
     "format_valid": "format-valid rate",
     "accepted": "accepted by the benchmark",
-    "disciplined": "disciplined rate",
+    "disciplined": "disciplined (of accepted)",
     "filler": "filler rate",
     "repeated_action": "repeated-action rate",
     "reference_agreement": "agreement with reference action",
@@ -219,7 +220,8 @@ def score_turns(tasks: list[dict], turns: list[dict], format_name: str, scorer: 
                 "executed": score.parsed.to_dict()["executed"],
                 "format_valid": float(score.parsed.valid),
                 "accepted": float(score.parsed.accepted),
-                "disciplined": float(score.parsed.disciplined),
+                # judged on the turns the benchmark takes: of those, how many keep prefkit's stricter rules
+                "disciplined": float(score.parsed.disciplined) if score.parsed.accepted else None,
                 "filler": float(bool(score.filler)),
                 "thought_tokens": float(score.thought_tokens),
                 "repeated_action": float(score.repeats_previous_action),

@@ -58,6 +58,7 @@ def test_remote_model_through_the_openai_client(tmp_path, eval_tasks):
     lenient = report["models"]["lenient"]
     assert lenient["accepted"]["mean"] == 1.0 and lenient["disciplined"]["mean"] == 0.0
     assert lenient["format_valid"]["mean"] == 0.0 and report["models"]["chatty"]["accepted"]["mean"] == 0.0
+    assert report["models"]["chatty"]["disciplined"]["mean"] is None  # nothing accepted, nothing to judge
     for name in ("report.json", "report.md", "chart.png", "turns-good.jsonl", "turns-chatty.jsonl"):
         assert (tmp_path / "rep" / name).exists()
     turns = [json.loads(line) for line in (tmp_path / "rep" / "turns-good.jsonl").read_text().splitlines()]

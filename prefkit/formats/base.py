@@ -41,7 +41,8 @@ class ParsedTurn:
       (the SQL of the block it reads, the command after its label, the code it joins, the call it dispatches)
       and `ignored` the text it never reads. `format.*` violations mean the benchmark rejects the turn.
     - `disciplined`: does the turn also keep the rules prefkit adds for training data (exactly one action,
-      nothing after it, labels in the canonical case)? Their violations are `discipline.*`.
+      nothing after it, labels in the canonical case)? Their violations are `discipline.*`. They are judged
+      on turns the benchmark accepts; a rejected turn has nothing left for them to judge.
     """
 
     format: str

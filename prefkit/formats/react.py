@@ -53,6 +53,8 @@ _DB_FINAL = re.compile(r"\nFinal Answer:(.*)")
 _ANY_FENCE = re.compile(r"```")
 _WORD = re.compile(r"[A-Za-z_]\w*")
 _ANSWER_WORDS = ("Answer", "Finish")
+WIKIENV_ACTIONS = ("Search", "Lookup", "Finish", "Think")  # ReAct wikienv.py WikiEnv.step, first letter folded
+FIREACT_TOOLS = ("search",)  # FireAct tools/__init__.py call_tools; a name containing "finish" ends the episode
 
 
 def parse(message: dict, spec: ActionSpec) -> ParsedTurn:
@@ -295,14 +297,18 @@ def _why_not_split(parts: list[str], seen: str, step: str, lines: list[re.Match]
 
 
 def _react_name_allowed(turn: ParsedTurn, name: str, spec: ActionSpec) -> bool:
-    """ReAct lower-cases the first letter of the action before matching it; so does this check."""
-    if spec.actions is None or spec.actions_case == "insensitive":
+    """ReAct lower-cases the first letter of the action before matching it; so does this check. Without a
+    spec the actions are those of ReAct's Wikipedia environment."""
+    if spec.actions is not None and spec.actions_case == "insensitive":
         return spec.check_name(turn, name)
+    allowed = spec.actions if spec.actions is not None else WIKIENV_ACTIONS
     folded = name[:1].lower() + name[1:]
-    match = next((allowed for allowed in spec.actions if allowed[:1].lower() + allowed[1:] == folded), None)
+    match = next((action for action in allowed if action[:1].lower() + action[1:] == folded), None)
     if match is None:
-        return spec.check_name(turn, name)
-    if match != name:
+        where = "" if spec.actions is not None else " (ReAct's Wikipedia environment; the spec can name others)"
+        turn.fail("unknown_action", f"{name!r} is not one of {', '.join(allowed)}{where}")
+        return False
+    if spec.actions is not None and match != name:
         turn.lax("action_case", f"{name!r} is read as {match!r}; write it as the spec does")
     return True
 
@@ -335,6 +341,10 @@ def _parse_fireact(turn: ParsedTurn, text: str, spec: ActionSpec) -> None:
         turn.fail("malformed_action", f"{name[:40]!r} is not a tool name FireAct can call")
         return
     finish = "finish" in name.lower()
+    if not finish and spec.actions is None and name not in FIREACT_TOOLS:
+        tools = ", ".join(FIREACT_TOOLS)
+        turn.fail("unknown_action", f"{name!r}: FireAct calls only {tools} (the spec can name others)")
+        return
     if not finish and not spec.check_name(turn, name):
         return
     spec.check_argument(turn, spec.declared(name) or name, argument)

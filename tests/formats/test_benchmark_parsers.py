@@ -102,6 +102,7 @@ NUMBERED = [
     ("Thought 1: x\nAction 1: Search[a]\nAction 1: Search[b]", False, None, ["format.multiple_actions"]),
     ("Thought 1: x\nAction 1:Search[a]", False, None, ["format.malformed_action_label"]),
     ("Thought 1: I will search for it.", False, None, ["format.missing_action"]),
+    ("Thought 1: x\nAction 1: Browse[a]", False, None, ["format.unknown_action"]),  # not a WikiEnv action
 ]
 
 
@@ -132,12 +133,21 @@ FIREACT = [
     ("I would say Action: search[x]", False, None, ["format.malformed_action"]),
     ("Thought: x\naction: search[x]", False, None, ["format.malformed_action_label"]),
     ("Thought: no action yet", False, None, ["format.missing_action"]),
+    ("Thought: x\nAction: lookup[x]", False, None, ["format.unknown_action"]),  # call_tools knows only search
+    ("Thought: x\nAction: Finish[x]", True, ("Finish", "x"), []),  # "finish" in action_type.lower()
 ]
 
 
 @pytest.mark.parametrize("text,accepted,executed,codes", FIREACT)
 def test_fireact_style(text, accepted, executed, codes):
     check("react", text, accepted, executed, codes, ActionSpec(style="fireact"))
+
+
+def test_fireact_and_numbered_tools_can_come_from_the_spec():
+    fireact = ActionSpec(style="fireact", actions=("search", "lookup"))
+    check("react", "Thought: x\nAction: lookup[x]", True, ("lookup", "x"), [], fireact)
+    numbered = ActionSpec(style="numbered", actions=("Search", "Browse"))
+    check("react", "Thought 1: x\nAction 1: Browse[a]", True, ("Browse", "a"), [], numbered)
 
 
 def test_react_styles_are_detected_from_the_turn():
