@@ -85,6 +85,7 @@ class VerbosityConfig(BaseModel):
 
 # The rules a turn is measured on, cheapest first: comparisons stop at the first rule that decides them.
 RULES = ("format", "filler", "thought_budget", "loop", "multiple_actions", "trailing", "repetition")
+REJECTED = 10  # the format badness of a turn the benchmark rejects, before counting its codes
 
 
 @dataclass(slots=True)
@@ -126,7 +127,10 @@ class TurnScore:
     def rule_badness(self, rule: str, config: VerbosityConfig) -> float:
         """How badly the turn breaks one rule of `RULES` (0 = not at all)."""
         if rule == "format":
-            return float(len(self.parsed.violations))
+            # A turn the benchmark rejects is worse than any it takes, however undisciplined.
+            codes = self.parsed.codes
+            rejected = [code for code in codes if code.startswith("format.")]
+            return float(REJECTED + len(rejected) if rejected else len(codes))
         if rule == "filler":
             return float(len(self.filler))
         if rule == "thought_budget":

@@ -119,3 +119,17 @@ def test_repeated_sentences_follow_the_sentence_definition():
         for _ in range(5000):
             text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 16)))
             assert scorer._repetition(text)[0] == expected(text, min_words), repr(text)
+
+
+def test_a_turn_the_benchmark_rejects_is_worse_than_any_it_accepts():
+    scorer, config = Scorer(VerbosityConfig()), VerbosityConfig()
+
+    def badness(text):
+        return scorer.score("react", {"role": "assistant", "content": text}).rule_badness("format", config)
+
+    sql = "```sql\nSELECT 1;\n```"
+    clean = badness("Thought: x.\nAction: Operation\n" + sql)
+    # accepted by AgentBench, three discipline codes: an inline label, a second action line, a second block
+    lax = badness("Fine. Action: Operation\n" + sql + "\n" + sql + "\nAction: Answer\nFinal Answer: [1]")
+    rejected = badness("Thought: x.\naction: Operation\n" + sql)  # AgentBench reads only "Action: "
+    assert clean == 0 < lax < rejected

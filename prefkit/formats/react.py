@@ -52,7 +52,6 @@ _DB_SQL = re.compile(r"```sql\n([\s\S]*?)\n```")
 _DB_FINAL = re.compile(r"\nFinal Answer:(.*)")
 _ANY_FENCE = re.compile(r"```")
 _WORD = re.compile(r"[A-Za-z_]\w*")
-_ANSWER_WORDS = ("Answer", "Finish")
 WIKIENV_ACTIONS = ("Search", "Lookup", "Finish", "Think")  # ReAct wikienv.py WikiEnv.step, first letter folded
 FIREACT_TOOLS = ("search",)  # FireAct tools/__init__.py call_tools; a name containing "finish" ends the episode
 
@@ -104,7 +103,7 @@ def _parse_dbbench(turn: ParsedTurn, text: str, spec: ActionSpec) -> None:
     else:
         _db_answer(turn, text, action, spec)
     if turn.accepted:
-        _db_discipline(turn, text, action)
+        _db_discipline(turn, text, action, spec)
 
 
 def _db_operation(turn: ParsedTurn, text: str, action: re.Match, spec: ActionSpec) -> None:
@@ -188,7 +187,7 @@ def _why_no_answer(text: str, action: re.Match | None, answer: re.Match | None) 
     return "missing_action", "no 'Action:' line and no 'Final Answer:'"
 
 
-def _db_discipline(turn: ParsedTurn, text: str, action: re.Match | None) -> None:
+def _db_discipline(turn: ParsedTurn, text: str, action: re.Match | None, spec: ActionSpec) -> None:
     lines = _label_lines(text)
     if action is not None and not (action.start() == 0 or text[action.start() - 1] == "\n"):
         turn.lax("action_not_on_own_line", "'Action:' is inside a line; write it at the start of its own line")
@@ -197,9 +196,8 @@ def _db_discipline(turn: ParsedTurn, text: str, action: re.Match | None) -> None
     if len(lines) > 1:
         turn.lax("multiple_actions", f"{len(lines)} 'Action:' lines; AgentBench reads only the first")
         turn.actions.extend(Action(line.group(3).strip(), "") for line in lines[1:])
-    if action is not None and action.group(1) not in ("Operation", *_ANSWER_WORDS):
-        if not any(v.code == "discipline.unknown_action" for v in turn.violations):
-            turn.lax("answer_word", f"'Action: {action.group(1)}' is read as an answer; write 'Action: Answer'")
+    if action is not None and spec.actions is None and action.group(1) not in ("Operation", "Answer"):
+        turn.lax("answer_word", f"'Action: {action.group(1)}' is read as an answer; write 'Action: Answer'")
 
 
 def _statements(sql: str) -> list[str]:

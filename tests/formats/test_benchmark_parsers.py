@@ -50,7 +50,7 @@ DBBENCH = [
         ["discipline.multiple_actions"],
     ),
     ("Action: Answer\nFinal Answer: 7", True, ("Answer", " 7"), ["discipline.final_answer_not_list"]),
-    ("Action: Finish\nFinal Answer: [7]", True, ("Finish", " [7]"), []),
+    ("Action: Finish\nFinal Answer: [7]", True, ("Finish", " [7]"), ["discipline.answer_word"]),
     ("Action: Done\nFinal Answer: [7]", True, ("Done", " [7]"), ["discipline.answer_word"]),
     ("The total is 7.\nFinal Answer: [7]", True, ("Answer", " [7]"), ["discipline.missing_action"]),
     ("Action: Operation\n```sql\n\n```", True, ("Operation", ""), ["discipline.empty_action"]),
