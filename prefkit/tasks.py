@@ -349,29 +349,34 @@ def _messages_tasks(path: Path) -> Iterator[dict]:
 def _dbbench_tasks(path: Path) -> Iterator[dict]:
     """DBBench tasks have no agent turns: one first-turn task each, with the gold SQL as reference action."""
     for line, row in iter_jsonl(path):
-        if "description" not in row or "table" not in row:
-            raise InputError("expected a DBBench task with 'description' and 'table'", str(path), line)
-        table = row["table"]
-        columns = [column["name"] for column in table.get("table_info", {}).get("columns", [])]
-        question = (
-            f"{row['description']}\n{row.get('add_description') or ''}\n"
-            f"Table: {table.get('table_name', '')}; columns: {', '.join(columns)}"
-        ).strip()
-        messages = [{"role": "system", "content": SYSTEM_PROMPTS["dbbench"]}, {"role": "user", "content": question}]
-        sql = (row.get("sql") or {}).get("query") or (
-            row["label"][0] if row.get("type") in (["INSERT"], ["UPDATE"], ["DELETE"]) else None
+        yield dbbench_task(path, line, row)
+
+
+def dbbench_task(path: Path, line: int, row: dict) -> dict:
+    """The task of one line of AgentBench's DBBench JSONL (its id is what `prefkit rollout` names it too)."""
+    if not isinstance(row.get("description"), str) or not isinstance(row.get("table"), dict):
+        raise InputError("expected a DBBench task with 'description' and 'table'", str(path), line)
+    table = row["table"]
+    columns = [column["name"] for column in table.get("table_info", {}).get("columns", [])]
+    question = (
+        f"{row['description']}\n{row.get('add_description') or ''}\n"
+        f"Table: {table.get('table_name', '')}; columns: {', '.join(columns)}"
+    ).strip()
+    messages = [{"role": "system", "content": SYSTEM_PROMPTS["dbbench"]}, {"role": "user", "content": question}]
+    sql = (row.get("sql") or {}).get("query") or (
+        row["label"][0] if row.get("type") in (["INSERT"], ["UPDATE"], ["DELETE"]) else None
+    )
+    meta = {"source": path.name, "label": row.get("label"), "type": row.get("type")}
+    if sql:
+        reference = (
+            f"Thought: I will query the table to find the answer.\nAction: Operation\n```sql\n{sql.strip()}\n```"
         )
-        meta = {"source": path.name, "label": row.get("label"), "type": row.get("type")}
-        if sql:
-            reference = (
-                f"Thought: I will query the table to find the answer.\nAction: Operation\n```sql\n{sql.strip()}\n```"
-            )
-            meta["reference"] = {"role": "assistant", "content": reference}
-            meta["reference_source"] = "gold_sql"
-        yield {
-            "id": f"dbbench-l{line}-{content_hash(messages, length=8)}",
-            "messages": messages,
-            "format": "react",
-            "domain": "dbbench",
-            "meta": meta,
-        }
+        meta["reference"] = {"role": "assistant", "content": reference}
+        meta["reference_source"] = "gold_sql"
+    return {
+        "id": f"dbbench-l{line}-{content_hash(messages, length=8)}",
+        "messages": messages,
+        "format": "react",
+        "domain": "dbbench",
+        "meta": meta,
+    }

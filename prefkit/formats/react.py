@@ -7,8 +7,8 @@
 - an operation runs the first `re.search(r"```sql\\n([\\s\\S]*?)\\n```", text)` of the whole turn, stripped,
   its newlines made spaces; no such block fails the sample (AGENT_VALIDATION_FAILED);
 - every other action line, and a turn with none, is read as an answer: `re.search(r"\\nFinal Answer:(.*)")`,
-  whose rest of line must not be empty; the metric then tries `list(eval(answer))` and falls back to the raw
-  text, so an answer that is not a list is still graded.
+  the sample completes even when its rest of line is empty (an empty answer is still an answer); the metric
+  then tries `list(eval(answer))` and falls back to the raw text, so an answer that is not a list is graded.
 
 `numbered`: the ReAct paper's HotpotQA/FEVER loop, ysymyth/ReAct (commit 6bdb3a1fd38b8188fc7ba4102969fe483df8fdc9),
 `hotpotqa.ipynb` `webthink` and `wikienv.py` `WikiEnv.step`: generation stops at `\\nObservation N:`; the
@@ -137,8 +137,8 @@ def _db_answer(turn: ParsedTurn, text: str, action: re.Match | None, spec: Actio
     answer = _DB_FINAL.search(text)
     if action is not None:
         turn.actions.append(Action(word.strip(), ""))
-    if answer is None or not answer.group(1):
-        turn.fail(*_why_no_answer(text, action, answer))
+    if answer is None:
+        turn.fail(*_why_no_answer(text, action))
         return
     raw = answer.group(1)
     if action is None:
@@ -165,10 +165,8 @@ def _db_answer(turn: ParsedTurn, text: str, action: re.Match | None, spec: Actio
         )
 
 
-def _why_no_answer(text: str, action: re.Match | None, answer: re.Match | None) -> tuple[str, str]:
+def _why_no_answer(text: str, action: re.Match | None) -> tuple[str, str]:
     """The code and sentence for a turn AgentBench reads as an answer and finds none in."""
-    if answer is not None:
-        return "missing_final_answer", "'Final Answer:' with nothing after it"
     lines = _label_lines(text)
     if action is not None:
         word = action.group(1)

@@ -28,6 +28,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from prefkit.child import die_with_parent, log_tail
 from prefkit.errors import InputError, ServerError
 from prefkit.jsonl import read_json
 from prefkit.privacy import make_private
@@ -139,21 +140,6 @@ def free_port() -> int:
 def _port_in_use(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the parent dies, however it dies."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _tail(path: Path, lines: int = 5) -> str:
-    with contextlib.suppress(OSError):
-        text = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
-        return " | ".join(text[-lines:])
-    return ""
 
 
 @dataclass(frozen=True)
@@ -278,12 +264,12 @@ class ArgillaServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self._redis.poll() is not None:
-                raise ServerError(f"redis-server exited at start: {_tail(self.data_dir / 'logs' / 'redis.log')}")
+                raise ServerError(f"redis-server exited at start: {log_tail(self.data_dir / 'logs' / 'redis.log')}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
                 sock.sendall(b"PING\r\n")
                 if sock.recv(16).startswith(b"+PONG"):
@@ -315,7 +301,7 @@ class ArgillaServer:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
                 umask=0o077,  # the database it creates holds API keys
             )
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -324,7 +310,7 @@ class ArgillaServer:
             if self._server.poll() is not None:
                 raise ServerError(
                     f"the Argilla server exited at start (code {self._server.returncode}); "
-                    f"{server_log}: {_tail(server_log)}"
+                    f"{server_log}: {log_tail(server_log)}"
                 )
             with contextlib.suppress(ServerError):  # not up yet, or the owner not created yet
                 check_server(connection, timeout=2)

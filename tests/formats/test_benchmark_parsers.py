@@ -70,7 +70,8 @@ DBBENCH = [
     ("Action: Operation\n```sql SELECT 1; ```", False, None, ["format.missing_sql_block"]),
     ("Action: Answer", False, None, ["format.unterminated_action_line"]),
     ("Final Answer: [7]", False, None, ["format.missing_final_answer"]),
-    ("Action: Answer\nFinal Answer:", False, None, ["format.missing_final_answer"]),
+    # `if answer:` tests the match, not its text: an empty answer completes the sample (and grades as "")
+    ("Action: Answer\nFinal Answer:", True, ("Answer", ""), ["discipline.final_answer_not_list"]),
     ("Action: Answer\nThe answer is 7", False, None, ["format.missing_final_answer"]),
     ("I think the answer is 7.", False, None, ["format.missing_action"]),
 ]

@@ -1,0 +1,112 @@
+"""Environments: where an agent's turns are executed and its episodes graded, behind one interface.
+
+An `Environment` loads its benchmark's tasks and starts `Episode`s; an episode gives the opening messages,
+takes one assistant turn at a time (parsed with the task's format, executed, answered with an observation)
+and, once done, is graded as the benchmark grades it. Episodes never share state, and one played twice with
+the same turns gives the same record. The trajectory record `prefkit rollout` writes is built from the
+`Step`s and the `Outcome` (see `prefkit/rollout.py`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from prefkit.errors import ConfigError
+
+
+@dataclass(slots=True)
+class Step:
+    """One assistant turn as the environment took it."""
+
+    turn: int
+    accepted: bool
+    violations: list[str]
+    action: dict[str, str] | None = None  # what was executed: {"name": ..., "argument": ...}
+    observation: str | None = None  # the environment's reply; None when the turn ended the episode
+    done: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The step as JSON."""
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How a finished episode grades: the benchmark's status and verdict, and a progress value per step."""
+
+    status: str
+    success: bool
+    reward: float
+    result: dict[str, Any] = field(default_factory=dict)
+    progress: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome as JSON."""
+        return asdict(self)
+
+
+class Episode(ABC):
+    """One task being played: opening messages, then a turn at a time, then a grade."""
+
+    task_id: str
+    messages: list[dict]
+    done: bool
+
+    @abstractmethod
+    def step(self, message: dict) -> Step:
+        """Take one assistant message; its observation (if any) is appended to `messages`."""
+
+    @abstractmethod
+    def stop(self, status: str) -> None:
+        """End the episode from outside (the policy could not answer: context limit, a failed request)."""
+
+    @abstractmethod
+    def grade(self) -> Outcome:
+        """Grade the finished episode as the benchmark does."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the episode holds (its database); idempotent."""
+
+
+class Environment(ABC):
+    """A benchmark's tasks and the means to play them."""
+
+    name: str
+    engine: str
+
+    @abstractmethod
+    def task_ids(self) -> list[str]:
+        """Every task's id, in file order."""
+
+    @abstractmethod
+    def start(self, task_id: str, sample: int = 0) -> Episode:
+        """A fresh, isolated episode of one task."""
+
+    @abstractmethod
+    def summarise(self, outcomes: list[tuple[str, Outcome]]) -> dict[str, Any]:
+        """The benchmark's own metrics over (task id, outcome) pairs."""
+
+    def close(self) -> None:  # noqa: B027 - most environments start nothing
+        """Stop what the environment started (a database server); idempotent."""
+
+    def __enter__(self) -> Environment:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+ENVS = ("dbbench",)
+
+
+def open_env(name: str, tasks_path, **settings) -> Environment:
+    """The environment `name` over the task file `tasks_path` (an unknown name is a ConfigError)."""
+    if name == "dbbench":
+        from prefkit.envs.dbbench import DBBench
+
+        return DBBench(tasks_path, **settings)
+    raise ConfigError(f"unknown environment {name!r}; choose one of: {', '.join(ENVS)}")

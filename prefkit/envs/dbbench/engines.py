@@ -1,0 +1,313 @@
+"""SQL engines a DBBench episode runs on, each giving observations the way AgentBench's client gives them.
+
+AgentBench v0.2 (THUDM/AgentBench commit 41e6807349f741e06428fae3e9e4d334e7002362),
+`src/server/tasks/dbbench/Interaction.py` `Container.execute`: reconnect, `use` the database, run the statement
+with `cursor.execute(sql, data, multi=True)`, answer `str(cursor.fetchall())`, commit; any exception answers
+`str(exception)`; an answer over 800 characters is cut there and `[TRUNCATED]` appended.
+
+- `mariadb`/`mysql`: that code, with the client AgentBench pins (`mysql-connector-python` 8.0.33, its C
+  extension), against a MySQL-compatible server: one prefkit starts (`MariaDBServer`) or any given by URL.
+  The database of an episode is named after its table, as AgentBench names it, so error messages that quote
+  it read the same; two episodes of one task therefore take turns (each holds its database's lock from
+  set-up to drop), and episodes of different tasks run side by side. The table is created and filled one
+  statement at a time (AgentBench's single multi-statement call intermittently fails with "Commands out of
+  sync" under that client). Each statement runs under the server's `max_statement_time`.
+- `sqlite`: the embedded engine, one in-memory database an episode, with MD5 and CONCAT_WS registered and the
+  grader's table hash computed as MySQL's `group_concat(... ORDER BY ...)` would; its observations are
+  SQLite's (Python's `sqlite3` rows and messages), so it is for quick runs and tests, not for scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from abc import ABC, abstractmethod
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from prefkit.errors import ConfigError, MissingExtraError
+
+ENGINES = ("mariadb", "sqlite")
+MAX_OBSERVATION = 800  # Interaction.py: result[:800] + "[TRUNCATED]"
+
+
+def truncate(result: str) -> str:
+    """AgentBench's cut of an over-long observation."""
+    return result[:MAX_OBSERVATION] + "[TRUNCATED]" if len(result) > MAX_OBSERVATION else result
+
+
+def setup_statements(entry: dict) -> tuple[str, str, list[tuple[str, tuple]]]:
+    """(database, table, statements with their parameters) that build a task's table, as AgentBench's
+    `build_init_sql` does, one statement at a time."""
+    name = entry["table"]["table_name"]
+    columns = entry["table"]["table_info"]["columns"]
+    rows = entry["table"]["table_info"]["rows"]
+    definition = ",".join(f"`{column['name']}` TEXT" for column in columns)
+    names = ",".join(f"`{column['name']}`" for column in columns)
+    statements = [(f"CREATE TABLE IF NOT EXISTS `{name}` ({definition})", ())]
+    if rows:
+        values = ",".join("(" + ",".join(["%s"] * len(row)) + ")" for row in rows)
+        data = tuple(value for row in rows for value in row)
+        statements.append((f"INSERT INTO `{name}` ({names}) VALUES {values}", data))
+    return name, name, statements
+
+
+def hash_query(entry: dict) -> str:
+    """The grader's table hash query (dbbench/__init__.py, for INSERT/DELETE/UPDATE tasks)."""
+    columns = ",".join(f"`{column['name']}`" for column in entry["table"]["table_info"]["columns"])
+    table = entry["table"]["table_name"]
+    return (
+        f"select md5(group_concat(rowhash order by rowhash)) as hash "
+        f"from( SELECT substring(MD5(CONCAT_WS(',', {columns})), 1, 5) AS rowhash FROM `{table}`) as sub;"
+    )
+
+
+class Database(ABC):
+    """One episode's database: statements in, AgentBench-style observations out (`failed`: whether the last
+    statement answered with an error message)."""
+
+    failed: bool = False
+
+    @abstractmethod
+    def execute(self, sql: str) -> str:
+        """Run one agent statement; the observation AgentBench would send back."""
+
+    @abstractmethod
+    def table_hash(self) -> str:
+        """The grader's answer for a modification task: the hash query's observation."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Drop the database and release it; idempotent."""
+
+
+class Engine(ABC):
+    """Where episodes' databases live."""
+
+    name: str
+
+    @abstractmethod
+    def create(self, entry: dict) -> Database:
+        """A fresh database holding the task's table."""
+
+    def close(self) -> None:  # noqa: B027 - an embedded engine starts nothing
+        """Stop what the engine started; idempotent."""
+
+
+class SQLiteEngine(Engine):
+    """An in-memory SQLite database an episode."""
+
+    name = "sqlite"
+
+    def __init__(self, statement_timeout: float = 10.0):
+        self.statement_timeout = statement_timeout
+
+    def create(self, entry: dict) -> Database:
+        return SQLiteDatabase(entry, self.statement_timeout)
+
+
+class SQLiteDatabase(Database):
+    def __init__(self, entry: dict, statement_timeout: float):
+        self.entry = entry
+        self.statement_timeout = statement_timeout
+        self.connection = sqlite3.connect(":memory:", check_same_thread=False)
+        self.connection.create_function("MD5", 1, _md5, deterministic=True)
+        self.connection.create_function("CONCAT_WS", -1, _concat_ws, deterministic=True)
+        self._deadline = 0.0
+        self.connection.set_progress_handler(self._over_time, 10_000)
+        self.setup_error = ""
+        _, _, statements = setup_statements(entry)
+        for sql, data in statements:
+            try:
+                self.connection.execute(sql.replace("%s", "?"), data)
+            except sqlite3.Error as error:  # as on a server: the episode plays without the table
+                self.setup_error = self.setup_error or str(error)
+        self.connection.commit()
+
+    def _over_time(self) -> int:
+        return 1 if self._deadline and time.monotonic() > self._deadline else 0
+
+    def execute(self, sql: str) -> str:
+        self._deadline = time.monotonic() + self.statement_timeout
+        try:
+            cursor = self.connection.cursor()
+            cursor.execute(sql)
+            result = str(cursor.fetchall())
+            self.connection.commit()
+            self.failed = False
+        except Exception as error:  # the observation is the error, as AgentBench's client gives it
+            result, self.failed = str(error), True
+            if result == "interrupted":
+                result = f"interrupted: the statement ran over {self.statement_timeout:g} s"
+        finally:
+            self._deadline = 0.0
+        return truncate(result)
+
+    def table_hash(self) -> str:
+        columns = [column["name"] for column in self.entry["table"]["table_info"]["columns"]]
+        table = self.entry["table"]["table_name"]
+        quoted = ", ".join(f"`{column}`" for column in columns)
+        try:
+            rows = self.connection.execute(f"SELECT CONCAT_WS(',', {quoted}) FROM `{table}`").fetchall()
+        except sqlite3.Error as error:
+            return truncate(str(error))
+        if not rows:
+            return "[(None,)]"
+        hashes = sorted(_md5(row[0])[:5] if row[0] is not None else None for row in rows)
+        joined = ",".join(value for value in hashes if value is not None)
+        return str([(_md5(joined) if any(value is not None for value in hashes) else None,)])
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _md5(value: Any) -> str | None:
+    if value is None:
+        return None
+    return hashlib.md5(_text(value).encode()).hexdigest()
+
+
+def _concat_ws(separator: Any, *values: Any) -> str | None:
+    if separator is None:
+        return None
+    return _text(separator).join(_text(value) for value in values if value is not None)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class MySQLEngine(Engine):
+    """A MySQL-compatible server: prefkit's own MariaDB (`url=None`) or the one at `mysql://user:pw@host:port`."""
+
+    def __init__(self, url: str | None = None, statement_timeout: float = 10.0):
+        try:
+            import mysql.connector  # noqa: F401
+        except ImportError:
+            needs = "the mariadb engine needs mysql-connector-python: pip install 'prefkit[env]'"
+            raise MissingExtraError(needs) from None
+        self.statement_timeout = statement_timeout
+        self.server = None
+        if url is None:
+            from prefkit.envs.dbbench.server import MariaDBServer
+
+            self.server = MariaDBServer().start()
+            self.connect_args = self.server.connect_args
+            self.name = "mariadb"
+        else:
+            self.connect_args = parse_url(url)
+            self.name = "mysql"
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lock(self, database: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(database, threading.Lock())
+
+    def create(self, entry: dict) -> Database:
+        return MySQLDatabase(self, entry)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+
+class MySQLDatabase(Database):
+    """AgentBench's `Container.execute` against one episode's database."""
+
+    def __init__(self, engine: MySQLEngine, entry: dict):
+        import mysql.connector
+
+        self.engine, self.entry = engine, entry
+        self.database, _, statements = setup_statements(entry)
+        self._lock = engine.lock(self.database)
+        self._lock.acquire()
+        self._closed = False
+        try:
+            self.connection = mysql.connector.connect(**engine.connect_args, pool_reset_session=True)
+            with self.connection.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
+                cursor.execute(f"CREATE DATABASE `{self.database}`")
+        except Exception:
+            self.close()
+            raise
+        # AgentBench's set-up goes through `execute` too, which answers an error instead of raising it: a
+        # table the server refuses (an empty column name, say) is simply not there for the episode.
+        for sql, data in statements:
+            self._run(sql, self.database, data)
+            if self.failed:
+                self.setup_error = self.setup_error or self._last
+
+    setup_error = ""
+    _last = ""
+
+    def _run(self, sql: str, database: str | None, data: tuple = ()) -> str:
+        """Interaction.py `Container.execute`, with a per-statement time limit set after the reconnect."""
+        self.connection.reconnect()
+        try:
+            with self.connection.cursor() as cursor:
+                cursor.execute(f"SET SESSION max_statement_time = {self.engine.statement_timeout:g}")
+                if database:
+                    cursor.execute(f"use `{database}`;")
+                    cursor.fetchall()
+                cursor.execute(sql, data, multi=True)
+                result = cursor.fetchall()
+                result = str(result)
+            self.connection.commit()
+            self.failed = False
+        except Exception as error:  # the observation is the error, as AgentBench's client gives it
+            result, self.failed = str(error), True
+        self._last = result
+        return truncate(result)
+
+    def execute(self, sql: str) -> str:
+        return self._run(sql, self.database)
+
+    def table_hash(self) -> str:
+        return self._run(hash_query(self.entry), self.database)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if getattr(self, "connection", None) is not None:
+                self.connection.reconnect()
+                with self.connection.cursor() as cursor:
+                    cursor.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
+                self.connection.close()
+        except Exception:  # the server may be gone already; the database goes with it
+            pass
+        finally:
+            self._lock.release()
+
+
+def parse_url(url: str) -> dict:
+    """`mysql://user:password@host:port` (or `mariadb://`) -> connect arguments; a bad one is a ConfigError."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("mysql", "mariadb") or not parsed.hostname:
+        raise ConfigError(f"--db-url must look like mysql://USER:PASSWORD@HOST:PORT, got {parsed.scheme}://...")
+    return {
+        "host": parsed.hostname,
+        "port": parsed.port or 3306,
+        "user": unquote(parsed.username or "root"),
+        "password": unquote(parsed.password or ""),
+    }
+
+
+def open_engine(name: str, url: str | None = None, statement_timeout: float = 10.0) -> Engine:
+    """The engine `name` (mariadb: prefkit's own server, or the one at `url`)."""
+    if name == "sqlite":
+        if url:
+            raise ConfigError("--db-url is for the mariadb engine")
+        return SQLiteEngine(statement_timeout)
+    if name == "mariadb":
+        return MySQLEngine(url, statement_timeout)
+    raise ConfigError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
