@@ -13,10 +13,11 @@ setup: $(VENV)/.prefkit-setup
 $(VENV)/.prefkit-setup: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[train,review,dev]'
+	$(PIP) install -e '.[train,review,env,dev]'
 	touch $@
 
-# Redis and Chromium for the Argilla review tests (Debian packages; skipped when present).
+# Redis and Chromium for the Argilla review tests, MariaDB for DBBench, bubblewrap for the code sandbox
+# (Debian packages; skipped when present).
 system-deps:
 	sh scripts/system-deps.sh
 

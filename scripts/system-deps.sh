@@ -1,10 +1,13 @@
 #!/bin/sh
-# Debian packages the review tests need and pip cannot give: Redis (Argilla's job queue) and Chromium (the
-# browser test). Installs only what is missing; as root, or through passwordless sudo.
+# Debian packages the tests need and pip cannot give: Redis (Argilla's job queue), Chromium (the browser
+# test), MariaDB (the DBBench engine prefkit starts itself) and bubblewrap (the code sandbox). Installs only
+# what is missing; as root, or through passwordless sudo.
 set -e
 missing=""
 command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v mariadbd >/dev/null 2>&1 || missing="$missing mariadb-server"
+command -v bwrap >/dev/null 2>&1 || missing="$missing bubblewrap"
 [ -z "$missing" ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "system-deps: install$missing with your package manager" >&2

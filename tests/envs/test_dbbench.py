@@ -1,0 +1,335 @@
+"""DBBench as AgentBench v0.2 plays and grades it (THUDM/AgentBench 41e6807, src/server/tasks/dbbench/), on both
+engines: gold replays, the grading of typical failures, observations as AgentBench's client writes them,
+isolation, the statement time limit and the server's life."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from prefkit.envs import open_env
+from prefkit.envs.dbbench import COMPLETED, TASK_LIMIT, VALIDATION_FAILED, answer_matches
+from tests.conftest import CORPUS
+
+DEV = CORPUS / "agentbench/dbbench_dev.jsonl"
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def turn(text):
+    return {"role": "assistant", "content": text}
+
+
+def operation(sql):
+    return turn(f"Thought: I will run it.\nAction: Operation\n```sql\n{sql}\n```")
+
+
+def answer(values):
+    return turn(f"Thought: done.\nAction: Answer\nFinal Answer: {json.dumps(values)}")
+
+
+def gold(entry):
+    kind = entry["type"][0]
+    return entry["label"][0] if kind in ("INSERT", "UPDATE", "DELETE") else entry["sql"]["query"]
+
+
+@pytest.fixture(scope="module")
+def mariadb():
+    with open_env("dbbench", DEV, engine="mariadb", statement_timeout=2) as env:
+        yield env
+
+
+@pytest.fixture(scope="module")
+def sqlite():
+    with open_env("dbbench", DEV, engine="sqlite", statement_timeout=2) as env:
+        yield env
+
+
+def replay(env, task_id, turns):
+    episode = env.start(task_id)
+    try:
+        steps = [episode.step(message) for message in turns if not episode.done]
+        return episode, steps, episode.grade()
+    finally:
+        episode.close()
+
+
+def first(env, kind):
+    return next(task_id for task_id, entry in env.entries.items() if entry["type"][0] == kind)
+
+
+def test_opening_messages_are_agentbenchs(sqlite):
+    task_id = sqlite.task_ids()[0]
+    entry = sqlite.entries[task_id]
+    episode = sqlite.start(task_id)
+    episode.close()
+    assert [m["role"] for m in episode.messages] == ["user", "assistant", "user"]
+    assert episode.messages[0]["content"].startswith("\nI will ask you a question, then you should help me operate")
+    assert episode.messages[1]["content"] == "Ok."
+    assert episode.messages[2]["content"] == entry["description"] + "\n" + entry["add_description"]
+
+
+def test_task_ids_are_the_ones_prefkit_tasks_gives(sqlite):
+    from prefkit.tasks import load_tasks
+
+    assert sqlite.task_ids() == [task["id"] for task in load_tasks(DEV, "agentbench")]
+
+
+@pytest.mark.slow
+def test_every_gold_solution_succeeds_on_mariadb(mariadb):
+    outcomes = []
+    for task_id, entry in mariadb.entries.items():
+        _, steps, outcome = replay(mariadb, task_id, [operation(gold(entry)), answer(entry["label"])])
+        assert outcome.success and outcome.status == COMPLETED, (task_id, steps[0].observation, outcome.result)
+        outcomes.append((task_id, outcome))
+    assert len(outcomes) == 60
+    metrics = mariadb.summarise(outcomes)
+    assert metrics["overall_cat_accuracy"] == 1.0 and metrics["INSERT_accuracy"] == metrics["UPDATE_accuracy"] == 1.0
+
+
+def test_gold_solutions_on_sqlite_and_the_gold_sql_sqlite_cannot_run(sqlite):
+    """Every modification's gold SQL runs on SQLite and reproduces answer_md5; the SELECT-type tasks grade by
+    their answer, and the gold queries SQLite refuses (WikiSQL's, not valid SQL there either) are listed."""
+    refused = {}
+    for task_id, entry in sqlite.entries.items():
+        _, steps, outcome = replay(sqlite, task_id, [operation(gold(entry)), answer(entry["label"])])
+        assert outcome.success, (task_id, outcome.result)
+        if not steps[0].observation.startswith("["):
+            refused[task_id] = steps[0].observation
+    kinds = {sqlite.entries[task_id]["type"][0] for task_id in refused}
+    assert refused and not kinds & {"INSERT", "UPDATE", "DELETE"}
+    assert len(refused) == 8, refused  # the list is in docs/environments.md
+
+
+def test_a_wrong_final_answer_completes_and_fails(sqlite):
+    task_id = first(sqlite, "counting")
+    _, _, outcome = replay(sqlite, task_id, [answer(["-1"])])
+    assert outcome.status == COMPLETED and not outcome.success and outcome.result["answer"] == ' ["-1"]'
+
+
+def test_a_wrong_update_fails_by_the_table_hash(sqlite):
+    task_id = first(sqlite, "UPDATE")
+    entry = sqlite.entries[task_id]
+    table = entry["table"]["table_name"]
+    column = entry["table"]["table_info"]["columns"][0]["name"]
+    _, steps, outcome = replay(
+        sqlite, task_id, [operation(f"UPDATE `{table}` SET `{column}` = 'wrong'"), answer(["done"])]
+    )
+    assert steps[0].observation == "[]" and outcome.status == COMPLETED and not outcome.success
+    assert outcome.result["answer"] != entry["answer_md5"] and outcome.result["answer"].startswith("[('")
+
+
+def test_a_turn_with_no_action_fails_validation(sqlite):
+    task_id = first(sqlite, "counting")
+    _, steps, outcome = replay(sqlite, task_id, [turn("Sure! Let me think about the table first.")])
+    assert outcome.status == VALIDATION_FAILED and not outcome.success and steps[0].done
+    assert not steps[0].accepted and "format.missing_action" in steps[0].violations
+
+
+def test_an_operation_without_a_sql_block_fails_validation(sqlite):
+    task_id = first(sqlite, "counting")
+    _, steps, outcome = replay(sqlite, task_id, [turn("Action: Operation\nSELECT 1;")])
+    assert outcome.status == VALIDATION_FAILED and steps[0].observation is None
+
+
+def test_six_rounds_of_queries_reach_the_task_limit(sqlite):
+    """max_round 5: five statements run; the sixth operation ends the episode (task limit reached)."""
+    task_id = first(sqlite, "counting")
+    episode, steps, outcome = replay(sqlite, task_id, [operation("SELECT 1")] * 7)
+    assert len(steps) == 6 and [s.observation for s in steps[:5]] == ["[(1,)]"] * 5
+    assert steps[5].observation is None and steps[5].done
+    assert outcome.status == TASK_LIMIT and not outcome.success and outcome.result["rounds"] == 5
+
+
+def test_a_final_answer_after_the_round_limit_still_counts(sqlite):
+    task_id = first(sqlite, "counting")
+    label = sqlite.entries[task_id]["label"]
+    _, _, outcome = replay(sqlite, task_id, [operation("SELECT 1")] * 5 + [answer(label)])
+    assert outcome.status == COMPLETED and outcome.success
+
+
+@pytest.mark.parametrize(
+    "answer_text,label,expected",
+    [
+        (' ["17"]', ["17"], True),
+        (" 17", ["17"], True),  # list(17) fails: [" 17"], compared as floats
+        (" [17.0]", ["17"], True),
+        (' ["a", "b"]', ["b", "a"], True),  # several values compare as sets
+        (' ["a", "a", "b"]', ["b", "a"], True),
+        (" 'abc'", ["abc"], False),  # list('abc') is its characters
+        (' ["1,000"]', ["1000"], False),
+        (" [2 * 3]", ["6"], True),  # eval computes it
+        (" [__import__('os').getcwd()]", ["x"], False),  # not evaluated here; AgentBench would run it
+        ("", ["x"], False),
+    ],
+)
+def test_answers_compare_as_agentbenchs_metric(answer_text, label, expected):
+    assert answer_matches(answer_text, label) is expected
+
+
+# AgentBench v0.2 src/server/tasks/dbbench/Interaction.py Container.execute, written out to compare with: the same
+# client calls on the same server and database.
+def agentbench_execute(connection, sql, database):
+    connection.reconnect()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"use `{database}`;")
+            cursor.fetchall()
+            cursor.execute(sql, (), multi=True)
+            result = str(cursor.fetchall())
+        connection.commit()
+    except Exception as error:
+        result = str(error)
+    if len(result) > 800:
+        result = result[:800] + "[TRUNCATED]"
+    return result
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 1, 2 + 3, -7",
+        "SELECT 'text', 'it''s', NULL",
+        "SELECT AVG(CAST(1 AS DECIMAL(10,2))), SUM(2.5), COUNT(*)",
+        "SELECT nope FROM nowhere",
+        "SELEC 1",
+        "SELECT REPEAT('x', 2000)",
+        "SELECT 1; SELECT 2",
+    ],
+)
+def test_mariadb_observations_are_agentbenchs_character_for_character(mariadb, sql):
+    import mysql.connector
+
+    task_id = first(mariadb, "counting")
+    episode = mariadb.start(task_id)
+    try:
+        database = episode.database.database
+        step = episode.step(operation(sql))
+        reference = mysql.connector.connect(**mariadb._engine.connect_args)
+        try:
+            expected = agentbench_execute(reference, sql, database)
+        finally:
+            reference.close()
+        assert step.observation == expected
+    finally:
+        episode.close()
+    assert len(step.observation) <= 800 + len("[TRUNCATED]")
+
+
+def test_mariadb_observations_of_the_tasks_own_table(mariadb):
+    task_id = first(mariadb, "counting")
+    entry = mariadb.entries[task_id]
+    table = entry["table"]["table_name"]
+    _, steps, _ = replay(mariadb, task_id, [operation(f"SELECT COUNT(*) FROM `{table}`"), operation("SELECT * FROM x")])
+    assert steps[0].observation == f"[({len(entry['table']['table_info']['rows'])},)]"
+    assert steps[1].observation == f"1146 (42S02): Table '{table}.x' doesn't exist"  # the database is the table's
+
+
+def test_episodes_are_isolated_while_they_run_side_by_side(mariadb):
+    update, counting = first(mariadb, "UPDATE"), first(mariadb, "counting")
+    table = mariadb.entries[counting]["table"]["table_name"]
+    a, b = mariadb.start(update), mariadb.start(counting)
+    try:
+        wrecked = a.step(operation(f"DROP TABLE `{mariadb.entries[update]['table']['table_name']}`"))
+        assert wrecked.observation == "[]"
+        assert b.step(operation(f"SELECT COUNT(*) > 0 FROM `{table}`")).observation == "[(1,)]"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_two_episodes_of_one_task_take_turns_and_each_starts_fresh(mariadb):
+    task_id = first(mariadb, "UPDATE")
+    table = mariadb.entries[task_id]["table"]["table_name"]
+    first_episode = mariadb.start(task_id)
+    first_episode.step(operation(f"DELETE FROM `{table}`"))
+    seen = []
+
+    def second():
+        episode = mariadb.start(task_id)  # waits for the first to close
+        seen.append(episode.step(operation(f"SELECT COUNT(*) FROM `{table}`")).observation)
+        episode.close()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    time.sleep(0.3)
+    assert not seen  # still waiting
+    first_episode.close()
+    thread.join(timeout=30)
+    rows = len(mariadb.entries[task_id]["table"]["table_info"]["rows"])
+    assert seen == [f"[({rows},)]"]
+
+
+@pytest.mark.parametrize("engine", ["mariadb", "sqlite"])
+def test_a_runaway_query_is_cut_by_the_time_limit(request, engine):
+    env = request.getfixturevalue(engine)
+    task_id = first(env, "counting")
+    runaway = {  # ten billion rows joined; MariaDB caps recursive CTEs at 1000 iterations, so its own sequences
+        "mariadb": "SELECT COUNT(*) FROM seq_1_to_100000 a JOIN seq_1_to_100000 b ON a.seq + b.seq = 7",
+        "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1e11) "
+        "SELECT COUNT(*) FROM n",
+    }[engine]
+    started = time.monotonic()
+    _, steps, _ = replay(env, task_id, [operation(runaway)])
+    assert time.monotonic() - started < 20
+    observation = steps[0].observation
+    assert ("max_statement_time" in observation) if engine == "mariadb" else observation.startswith("interrupted")
+
+
+SERVER_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from prefkit.envs import open_env
+    env = open_env("dbbench", sys.argv[1], engine="mariadb")
+    print(env._engine.server._process.pid, env._engine.server.folder, flush=True)
+    try:
+        time.sleep(120)
+    finally:
+        env.close()
+    """
+)
+
+
+def _gone(pid, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:
+            with open(f"/proc/{pid}/stat") as stat:  # a zombie nobody has reaped yet counts as gone
+                if stat.read().split()[2] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["ctrl-c", "kill-9"])
+def test_the_server_prefkit_started_is_gone_after_ctrl_c_and_after_the_parent_is_killed(tmp_path, how):
+    child = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, str(DEV)], stdout=subprocess.PIPE, text=True)
+    server_pid, folder = child.stdout.readline().split()
+    child.send_signal(signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
+    child.wait(timeout=60)
+    assert _gone(int(server_pid)), "mariadbd still runs"
+    if how == "ctrl-c":
+        assert not os.path.exists(folder)
+    else:  # the next start removes what a killed run left
+        with open_env("dbbench", DEV, engine="mariadb"):
+            assert not os.path.exists(folder)
+
+
+def test_the_server_is_gone_after_the_run():
+    env = open_env("dbbench", DEV, engine="mariadb")
+    server = env._engine.server
+    pid, folder = server._process.pid, server.folder
+    env.close()
+    assert _gone(pid) and not folder.exists()
