@@ -34,6 +34,7 @@ COMMANDS = {
     "dpo": "prefkit.cli.train:dpo_command",
     "merge": "prefkit.cli.train:merge_command",
     "eval": "prefkit.cli.evaluate:eval_command",
+    "rollout": "prefkit.cli.rollout:rollout_command",
     "run": "prefkit.cli.run:run_command",
 }
 

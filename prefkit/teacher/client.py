@@ -190,11 +190,17 @@ class Teacher:
             )
 
     async def complete(
-        self, messages: list[dict], n: int = 1, tools: list[dict] | None = None, sampling: dict[str, Any] | None = None
+        self,
+        messages: list[dict],
+        n: int = 1,
+        tools: list[dict] | None = None,
+        sampling: dict[str, Any] | None = None,
+        sample: int = 0,
     ) -> list[Answer]:
-        """`n` answers to `messages` (from the cache where possible); raises TeacherError after the last attempt."""
+        """`n` answers to `messages` (from the cache where possible), the first numbered `sample` in the cache (a
+        rollout's sample k asks for its own answer); raises TeacherError after the last attempt."""
         sampling = {**self.config.sampling(), **(sampling or {})}
-        keys = [cache_key(self.config.model, messages, sampling, index, tools) for index in range(n)]
+        keys = [cache_key(self.config.model, messages, sampling, sample + index, tools) for index in range(n)]
         answers: list[Answer | None] = [None] * n
         if self.cache is not None:
             for index, key in enumerate(keys):

@@ -47,6 +47,55 @@ def default_responder(body: dict, index: int) -> str:
     return turn
 
 
+class DBBenchAgent:
+    """An agent mode: plays AgentBench DBBench episodes of the task file it was given. A share of tasks
+    (`correct_share`, chosen by a hash of the question, so every run agrees) gets the gold SQL and answer; the
+    others one of the typical mistakes: a wrong column, a missing quote, chatty text, no action at all."""
+
+    MISTAKES = ("wrong_column", "missing_quote", "chatty", "no_action")
+
+    def __init__(self, tasks_path, correct_share: float = 0.5, seed: int = 0):
+        self.correct_share, self.seed = correct_share, seed
+        self.entries: dict[str, dict] = {}
+        with open(tasks_path, encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    entry = json.loads(line)
+                    self.entries[entry["description"] + "\n" + entry.get("add_description", "")] = entry
+
+    def plan(self, question: str) -> str:
+        """ "correct" or the mistake this task gets."""
+        roll = int(hashlib.sha256(f"{self.seed}:{question}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        if roll < self.correct_share:
+            return "correct"
+        return self.MISTAKES[int(roll * 1000) % len(self.MISTAKES)]
+
+    def __call__(self, body: dict, index: int) -> str:
+        messages = body.get("messages", [])
+        users = [m.get("content") or "" for m in messages if m.get("role") == "user"]
+        entry = next((self.entries[text] for text in users if text in self.entries), None)
+        if entry is None:
+            return default_responder(body, index)
+        turn = sum(1 for m in messages if m.get("role") == "assistant") - 1  # after the injected "Ok."
+        plan = self.plan(entry["description"] + "\n" + entry.get("add_description", ""))
+        table = entry["table"]["table_name"]
+        kind = entry["type"][0]
+        if plan == "chatty":
+            return "Certainly! I'd be happy to help with that. Let me look at the table and get back to you."
+        if plan == "no_action":
+            return f"I think the answer is {entry['label'][0] if kind not in ('INSERT', 'UPDATE') else 'done'}."
+        if turn == 0:
+            if plan == "correct":
+                sql = entry["label"][0] if kind in ("INSERT", "UPDATE", "DELETE") else f"SELECT * FROM `{table}`"
+            elif plan == "wrong_column":
+                sql = f"SELECT `no_such_column` FROM `{table}`"
+            else:
+                sql = f"SELECT * FROM `{table}` WHERE `{entry['table']['table_info']['columns'][0]['name']}` = 'x"
+            return f"Thought: I will look at the table.\nAction: Operation\n```sql\n{sql}\n```"
+        final = entry["label"] if plan == "correct" and kind not in ("INSERT", "UPDATE") else ["unknown"]
+        return f"Thought: I have what I need.\nAction: Answer\nFinal Answer: {json.dumps(final)}"
+
+
 @dataclass
 class Behaviour:
     """How the stand-in misbehaves; rates are probabilities per request."""
@@ -259,10 +308,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--error-rate", type=float, default=0.0)
     parser.add_argument("--model", action="append", default=None)
+    parser.add_argument("--dbbench-tasks", help="Play DBBench episodes of this AgentBench JSONL (agent mode).")
+    parser.add_argument("--correct-share", type=float, default=0.5, help="Agent mode: share of tasks done right.")
     args = parser.parse_args(argv)
     behaviour = Behaviour(
         latency=args.latency, error_rate=args.error_rate, models=tuple(args.model or ["teacher-model"])
     )
+    if args.dbbench_tasks:
+        behaviour.responder = DBBenchAgent(args.dbbench_tasks, args.correct_share)
     asyncio.run(StandinServer(behaviour, args.port).serve_forever())
 
 

@@ -27,7 +27,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from prefkit.errors import ConfigError, MissingExtraError
+from prefkit.errors import ConfigError, MissingExtraError, ServerError
 
 ENGINES = ("mariadb", "sqlite")
 MAX_OBSERVATION = 800  # Interaction.py: result[:800] + "[TRUNCATED]"
@@ -231,13 +231,15 @@ class MySQLDatabase(Database):
         self._lock.acquire()
         self._closed = False
         try:
-            self.connection = mysql.connector.connect(**engine.connect_args, pool_reset_session=True)
+            # AgentBench also passes pool_reset_session=True, which makes the client pool its one connection;
+            # episodes need a connection each, and a plain one answers the same.
+            self.connection = mysql.connector.connect(**engine.connect_args)
             with self.connection.cursor() as cursor:
                 cursor.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
                 cursor.execute(f"CREATE DATABASE `{self.database}`")
-        except Exception:
+        except mysql.connector.Error as error:
             self.close()
-            raise
+            raise ServerError(f"the MySQL server refused an episode's database: {error}") from None
         # AgentBench's set-up goes through `execute` too, which answers an error instead of raising it: a
         # table the server refuses (an empty column name, say) is simply not there for the episode.
         for sql, data in statements:

@@ -1,0 +1,72 @@
+"""`prefkit rollout`: whole episodes played by a policy in an environment, graded as the benchmark grades them."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from prefkit.cli.app import console, echo_json, stage_context
+from prefkit.cli.options import PATH, build_config, config_option, pop_config_flags
+from prefkit.rollout import RolloutConfig
+
+
+@click.command("rollout")
+@click.argument("tasks_path", metavar="TASKS", type=PATH)
+@click.option("--out", "out_path", required=True, type=PATH, help="Trajectories (JSONL, appended; a re-run resumes).")
+@config_option(RolloutConfig, "env")
+@config_option(RolloutConfig, "engine")
+@config_option(RolloutConfig, "db_url")
+@config_option(RolloutConfig, "policy", required=True)
+@config_option(RolloutConfig, "samples")
+@config_option(RolloutConfig, "temperature")
+@config_option(RolloutConfig, "max_tokens")
+@config_option(RolloutConfig, "max_round")
+@config_option(RolloutConfig, "statement_timeout")
+@config_option(RolloutConfig, "concurrency")
+@config_option(RolloutConfig, "limit")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or table.")
+def rollout_command(tasks_path, out_path, as_json, quiet, **flags) -> None:
+    """Play every task of TASKS (AgentBench's DBBench JSONL, read as it is) to the end with a policy; each
+    finished episode is appended to --out with its turns, observations, status and grade.
+
+    A killed run resumes: finished episodes are not played again, and a teacher's answers are cached in
+    OUT.cache.sqlite. The mariadb engine starts a MariaDB server of its own (or uses --db-url) and stops it
+    at the end.
+
+    \b
+    Example:
+      prefkit rollout data/corpus/agentbench/dbbench_dev.jsonl --policy openai:qwen3-8b@http://localhost:8000/v1 \\
+          --samples 4 --temperature 0.7 --out trajectories.jsonl
+      prefkit rollout dev.jsonl --policy replay:turns.jsonl --engine sqlite --out graded.jsonl
+    """
+    from prefkit.rollout import rollout_file
+
+    config = build_config(RolloutConfig, None, pop_config_flags(flags), "rollout options")
+    report = rollout_file(config, tasks_path, out_path, ctx=stage_context(quiet, "rollout options"))
+    if as_json:
+        echo_json(report)
+    if not quiet:
+        _print_table(report)
+
+
+def _print_table(report: dict) -> None:
+    table = Table(title=f"prefkit rollout -> {report['out']}")
+    table.add_column("")
+    table.add_column("", justify="right")
+    rate = report["success_rate"]
+    rows = [
+        ("episodes", report["episodes"]),
+        ("already done (resumed)", report["already_done"]),
+        ("played now", report["played"]),
+        ("success rate", "-" if rate is None else f"{rate:.3f}"),
+        *((f"status: {status}", count) for status, count in sorted(report["statuses"].items())),
+        *((name, f"{value:.3f}") for name, value in report["metrics"].items() if name == "overall_cat_accuracy"),
+        ("prompt tokens", report["prompt_tokens"]),
+        ("completion tokens", report["completion_tokens"]),
+        ("cached turns", report["cache_hits"]),
+        ("seconds", f"{report['seconds']:.1f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    console.print(table)

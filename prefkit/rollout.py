@@ -1,0 +1,360 @@
+"""`prefkit rollout`: whole episodes of an environment's tasks played by a policy, each graded as the benchmark
+grades it and appended to a trajectories file the moment it ends.
+
+Policies: `openai:MODEL@BASE_URL` (the teacher client: concurrency, retries, the answer cache, the key from
+`OPENAI_API_KEY`), or `replay:FILE.jsonl` (`{"task_id": ..., "turns": ["...", ...]}` a line, optionally with
+`"sample"`: turns written elsewhere, graded here). Episodes run concurrently, each episode's turns in order;
+a killed run resumes without replaying the episodes it finished, and the teacher's answers of an unfinished
+episode come back from the cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from prefkit.appendlog import AppendLog
+from prefkit.envs import Environment, Episode, Outcome, open_env
+from prefkit.errors import ConfigError, FatalTeacherError, InputError, TeacherError
+from prefkit.jsonl import iter_jsonl
+from prefkit.lock import OutputLock
+from prefkit.outputs import check_outputs, side_file
+from prefkit.stage import StageContext
+
+log = logging.getLogger(__name__)
+
+REPLAY_ENDED = "the replay file has no further turn for this episode"
+
+
+class RolloutConfig(BaseModel):
+    """Settings of `prefkit rollout`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env: Literal["dbbench"] = Field("dbbench", description="The environment (its benchmark's rules).")
+    engine: Literal["mariadb", "sqlite"] = Field(
+        "mariadb", description="dbbench: mariadb (a server prefkit starts, or --db-url) or sqlite (quick runs)."
+    )
+    db_url: str | None = Field(None, description="dbbench: mysql://USER:PASSWORD@HOST:PORT of a running server.")
+    max_round: int = Field(5, ge=1, description="dbbench: most statements an episode runs (AgentBench's default).")
+    statement_timeout: float = Field(10.0, gt=0, description="Seconds one SQL statement may run.")
+    policy: str = Field(description="openai:MODEL@BASE_URL or replay:FILE.jsonl.")
+    samples: int = Field(1, ge=1, description="Episodes per task (sampled independently; needs temperature > 0).")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of the policy.")
+    max_tokens: int = Field(512, ge=1, description="Most tokens per policy turn.")
+    concurrency: int = Field(16, ge=1, description="Episodes in play at once.")
+    limit: int | None = Field(None, ge=1, description="Only the first N tasks.")
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, policy: str) -> str:
+        if not policy.startswith(("openai:", "replay:")):
+            raise ValueError("choose openai:MODEL@BASE_URL or replay:FILE.jsonl")
+        if policy.startswith("openai:") and "@" not in policy:
+            raise ValueError("an openai policy is openai:MODEL@BASE_URL")
+        return policy
+
+
+# --- policies ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    """One policy turn: the message, or why there is none (`stop`: the episode's status then)."""
+
+    message: dict | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+    stop: str | None = None
+    error: str = ""
+
+
+class ReplayPolicy:
+    """Turns recorded elsewhere, one list per (task, sample)."""
+
+    def __init__(self, path: Path, task_ids: list[str]):
+        self.path = path
+        self.turns: dict[tuple[str, int], list] = {}
+        known = set(task_ids)
+        for line, row in iter_jsonl(path):
+            task_id, turns, sample = row.get("task_id"), row.get("turns"), row.get("sample", 0)
+            if not isinstance(task_id, str) or not isinstance(turns, list):
+                raise InputError('expected {"task_id": ..., "turns": [...]}', str(path), line)
+            if task_id not in known:
+                raise InputError(f"task {task_id!r} is not in the tasks file", str(path), line)
+            if not isinstance(sample, int) or (task_id, sample) in self.turns:
+                problem = f"task {task_id!r} sample {sample!r} is given twice or is not a number"
+                raise InputError(problem, str(path), line)
+            if not all(isinstance(t, str) or (isinstance(t, dict) and t.get("role") == "assistant") for t in turns):
+                raise InputError("each turn is a string or an assistant message", str(path), line)
+            self.turns[(task_id, sample)] = turns
+
+    @property
+    def label(self) -> str:
+        return f"replay:{self.path.name}"
+
+    def episodes(self, task_ids: list[str], samples: int) -> list[tuple[str, int]]:
+        every = [(task_id, sample) for task_id in task_ids for sample in range(samples)]
+        return [episode for episode in every if episode in self.turns]
+
+    async def reply(self, episode: Episode, sample: int, turn: int) -> Reply:
+        turns = self.turns[(episode.task_id, sample)]
+        if turn >= len(turns):
+            return Reply(None, stop="unknown", error=REPLAY_ENDED)
+        recorded = turns[turn]
+        return Reply(recorded if isinstance(recorded, dict) else {"role": "assistant", "content": recorded})
+
+    async def close(self) -> None:
+        return None
+
+
+class TeacherPolicy:
+    """An OpenAI-compatible model through prefkit's teacher client (answers cached beside the output)."""
+
+    def __init__(self, spec: str, config: RolloutConfig, cache_path: Path):
+        from prefkit.teacher.client import TeacherConfig
+
+        model, _, base_url = spec[len("openai:") :].rpartition("@")
+        self.model = model
+        self.teacher_config = TeacherConfig(
+            base_url=base_url,
+            model=model,
+            temperature=config.temperature,
+            max_tokens=config.max_tokens,
+            concurrency=config.concurrency,
+        )
+        self.cache_path = cache_path
+        self.teacher = None
+        self.cache = None
+
+    @property
+    def label(self) -> str:
+        from prefkit.privacy import redact_url
+
+        return f"openai:{self.model}@{redact_url(self.teacher_config.base_url)}"
+
+    def episodes(self, task_ids: list[str], samples: int) -> list[tuple[str, int]]:
+        return [(task_id, sample) for task_id in task_ids for sample in range(samples)]
+
+    async def start(self) -> None:
+        from prefkit.teacher.cache import ResponseCache
+        from prefkit.teacher.client import Teacher
+
+        self.cache = ResponseCache(self.cache_path)
+        self.teacher = await Teacher(self.teacher_config, self.cache).__aenter__()
+        await self.teacher.preflight()
+
+    async def reply(self, episode: Episode, sample: int, turn: int) -> Reply:
+        try:
+            answer = (await self.teacher.complete(episode.messages, n=1, sample=sample))[0]
+        except FatalTeacherError:
+            raise
+        except TeacherError as error:
+            return Reply(None, stop="unknown", error=str(error))
+        return Reply(answer.message, answer.prompt_tokens, answer.completion_tokens, answer.cached)
+
+    async def close(self) -> None:
+        if self.teacher is not None:
+            await self.teacher.__aexit__(None, None, None)
+        if self.cache is not None:
+            self.cache.close()
+
+
+def open_policy(config: RolloutConfig, task_ids: list[str], out: Path):
+    """The policy the config names; a replay file is read (and checked) at once."""
+    if config.policy.startswith("replay:"):
+        path = Path(config.policy[len("replay:") :])
+        if not path.exists():
+            raise InputError("replay file not found; check the path", str(path))
+        return ReplayPolicy(path, task_ids)
+    return TeacherPolicy(config.policy, config, side_file(out, "cache", ".sqlite"))
+
+
+# --- playing -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RolloutSummary:
+    """What a rollout did, for the table and --json."""
+
+    out: str
+    episodes: int = 0
+    already_done: int = 0
+    played: int = 0
+    successes: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cache_hits: int = 0
+    seconds: float = 0.0
+    env_seconds: float = 0.0
+    metrics: dict[str, float] = field(default_factory=dict)
+    records: list[dict] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        done = self.played + self.already_done
+        counts = {key: value for key, value in self.__dict__.items() if key != "records"}
+        return {**counts, "success_rate": self.successes / done if done else None}
+
+
+async def _play(
+    env: Environment, policy, task_id: str, sample: int, pool: ThreadPoolExecutor, engine: str
+) -> dict[str, Any]:
+    """One episode from start to grade; the record `prefkit rollout` appends."""
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    env_seconds = policy_seconds = 0.0
+    tick = time.perf_counter()
+    episode = await loop.run_in_executor(pool, env.start, task_id, sample)
+    env_seconds += time.perf_counter() - tick
+    turns, usage = [], {"prompt_tokens": 0, "completion_tokens": 0, "cached_turns": 0}
+    try:
+        while not episode.done:
+            tick = time.perf_counter()
+            reply = await policy.reply(episode, sample, len(turns))
+            policy_seconds += time.perf_counter() - tick
+            if reply.message is None:
+                episode.stop(reply.stop or "unknown")
+                turns.append({"turn": len(turns) + 1, "stopped": reply.stop, "error": reply.error})
+                break
+            usage["prompt_tokens"] += reply.prompt_tokens
+            usage["completion_tokens"] += reply.completion_tokens
+            usage["cached_turns"] += reply.cached
+            tick = time.perf_counter()
+            step = await loop.run_in_executor(pool, episode.step, reply.message)
+            env_seconds += time.perf_counter() - tick
+            turns.append(step.to_dict())
+        tick = time.perf_counter()
+        outcome: Outcome = await loop.run_in_executor(pool, episode.grade)
+        env_seconds += time.perf_counter() - tick
+    finally:
+        await loop.run_in_executor(pool, episode.close)
+    for record, progress in zip((t for t in turns if "stopped" not in t), outcome.progress):
+        record["progress"] = progress
+    return {
+        "task_id": task_id,
+        "sample": sample,
+        "env": env.name,
+        "engine": engine,
+        "policy": policy.label,
+        "messages": episode.messages,
+        "turns": turns,
+        "status": outcome.status,
+        "success": outcome.success,
+        "reward": outcome.reward,
+        "result": outcome.result,
+        "usage": usage,
+        "seconds": {
+            "total": round(time.perf_counter() - started, 4),
+            "env": round(env_seconds, 4),
+            "policy": round(policy_seconds, 4),
+        },
+    }
+
+
+async def _run(
+    env: Environment, policy, todo: list[tuple[str, int]], log_: AppendLog, config: RolloutConfig, summary, advance
+) -> None:
+    pool = ThreadPoolExecutor(max_workers=config.concurrency + 2, thread_name_prefix="episode")
+    slots = asyncio.Semaphore(config.concurrency)
+    if isinstance(policy, TeacherPolicy):
+        await policy.start()
+
+    async def one(task_id: str, sample: int) -> None:
+        async with slots:
+            record = await _play(env, policy, task_id, sample, pool, env.engine)
+        log_.append(record)
+        summary.records.append(record)
+        _count(summary, record)
+        summary.played += 1
+        advance(1, summary)
+
+    try:
+        tasks = [asyncio.ensure_future(one(task_id, sample)) for task_id, sample in todo]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+    finally:
+        await policy.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _count(summary: RolloutSummary, record: dict) -> None:
+    summary.successes += bool(record["success"])
+    summary.statuses[record["status"]] = summary.statuses.get(record["status"], 0) + 1
+    summary.prompt_tokens += record["usage"]["prompt_tokens"]
+    summary.completion_tokens += record["usage"]["completion_tokens"]
+    summary.cache_hits += record["usage"]["cached_turns"]
+    summary.env_seconds += record["seconds"]["env"]
+
+
+def rollout_file(
+    config: RolloutConfig, tasks: Path, out: Path, *, ctx: StageContext | None = None, progress=None
+) -> dict[str, Any]:
+    """Play every (task, sample) not yet in `out`, appending each finished episode; returns the summary with
+    the benchmark's metrics over every episode in `out`. `progress(n, summary)` is told of each episode."""
+    ctx = ctx or StageContext()
+    tasks, out = Path(tasks), Path(out)
+    replay = Path(config.policy[len("replay:") :]) if config.policy.startswith("replay:") else None
+    sides = {"--out's lock": side_file(out, "lock", "")}
+    if replay is None:
+        sides["the answer cache"] = side_file(out, "cache", ".sqlite")
+    check_outputs([tasks, replay], {"--out": out, **sides})
+    if config.db_url and config.engine != "mariadb":
+        raise ConfigError("--db-url is for the mariadb engine")
+    if replay is None and config.samples > 1 and config.temperature == 0:
+        raise ConfigError("several samples per task need a temperature above 0")
+    started = time.perf_counter()
+    summary = RolloutSummary(out=str(out))
+    with OutputLock(side_file(out, "lock", ""), f"output {out}"):
+        if not ctx.resume:
+            out.unlink(missing_ok=True)
+        env = open_env(
+            config.env,
+            tasks,
+            engine=config.engine,
+            db_url=config.db_url,
+            max_round=config.max_round,
+            statement_timeout=config.statement_timeout,
+        )
+        with env:
+            task_ids = env.task_ids()[: config.limit] if config.limit else env.task_ids()
+            policy = open_policy(config, task_ids, out)
+            episodes = policy.episodes(task_ids, config.samples)
+            with AppendLog(out) as log_:
+                done = {(row.get("task_id"), row.get("sample")) for row in log_.rows}
+                todo = [episode for episode in episodes if episode not in done]
+                wanted = set(episodes)
+                previous = [row for row in log_.rows if (row.get("task_id"), row.get("sample")) in wanted]
+                for row in previous:
+                    _count(summary, row)
+                summary.records.extend(previous)
+                summary.episodes, summary.already_done = len(episodes), len(previous)
+                with ctx.progress(f"rollout ({config.env}, {config.engine})", len(episodes)) as advance:
+                    advance(len(previous))
+
+                    def told(n: int, current: RolloutSummary) -> None:
+                        advance(n)
+                        if progress is not None:
+                            progress(n, current)
+
+                    asyncio.run(_run(env, policy, todo, log_, config, summary, told))
+                graded = [
+                    (row["task_id"], Outcome(row["status"], row["success"], row["reward"], row.get("result") or {}))
+                    for row in summary.records
+                ]
+            summary.metrics = env.summarise(graded)
+    summary.seconds = round(time.perf_counter() - started, 3)
+    return summary.as_dict()

@@ -1,0 +1,135 @@
+"""`prefkit rollout`: whole DBBench episodes by a replay file or a teacher, appended as they end, resumable."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from prefkit.cli import cli
+from prefkit.tasks import load_tasks
+from prefkit.teacher.standin import Behaviour, DBBenchAgent, StandinServer
+from tests.conftest import CORPUS
+
+DEV = CORPUS / "agentbench/dbbench_dev.jsonl"
+
+
+def gold_replay(path, tasks=None):
+    rows = [json.loads(line) for line in DEV.read_text().splitlines()]
+    with open(path, "w") as handle:
+        for task, row in zip(load_tasks(DEV, "agentbench"), rows):
+            if tasks is not None and task["id"] not in tasks:
+                continue
+            kind = row["type"][0]
+            sql = row["label"][0] if kind in ("INSERT", "UPDATE") else row["sql"]["query"]
+            turns = [
+                f"Thought: run it.\nAction: Operation\n```sql\n{sql}\n```",
+                f"Thought: done.\nAction: Answer\nFinal Answer: {json.dumps(row['label'])}",
+            ]
+            handle.write(json.dumps({"task_id": task["id"], "turns": turns}) + "\n")
+    return path
+
+
+def rollout(*args):
+    result = CliRunner().invoke(cli, ["rollout", str(DEV), *args, "--json", "-q"])
+    return result, (json.loads(result.stdout) if result.exit_code == 0 else None)
+
+
+def test_a_replay_of_the_gold_solutions_succeeds_everywhere(tmp_path):
+    out = tmp_path / "traj.jsonl"
+    result, report = rollout("--policy", f"replay:{gold_replay(tmp_path / 'r.jsonl')}", "--engine", "sqlite",
+                             "--out", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert report["episodes"] == report["played"] == report["successes"] == 60
+    assert report["metrics"]["overall_cat_accuracy"] == 1.0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    record = records[0]
+    assert {"task_id", "sample", "env", "engine", "policy", "messages", "turns", "status", "success", "reward",
+            "result", "usage", "seconds"} <= set(record)  # fmt: skip
+    assert record["engine"] == "sqlite" and record["env"] == "dbbench" and record["policy"] == "replay:r.jsonl"
+    first = record["turns"][0]
+    assert first["accepted"] and first["action"]["name"] == "Operation" and first["observation"] is not None
+    assert [m["role"] for m in record["messages"]] == ["user", "assistant", "user", "assistant", "user", "assistant"]
+    assert len({(r["task_id"], r["sample"]) for r in records}) == 60
+
+
+def test_a_replay_that_runs_out_of_turns_ends_unknown(tmp_path):
+    task_id = load_tasks(DEV, "agentbench")[0]["id"]
+    replay = tmp_path / "r.jsonl"
+    replay.write_text(json.dumps({"task_id": task_id, "turns": ["Action: Operation\n```sql\nSELECT 1\n```"]}) + "\n")
+    result, report = rollout("--policy", f"replay:{replay}", "--engine", "sqlite", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0 and report["episodes"] == 1 and report["statuses"] == {"unknown": 1}
+    record = json.loads((tmp_path / "o").read_text())
+    assert record["turns"][-1]["stopped"] == "unknown" and "no further turn" in record["turns"][-1]["error"]
+
+
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ('{"task_id": "nope", "turns": []}', "task 'nope' is not in the tasks file"),
+        ('{"turns": []}', 'expected {"task_id": ..., "turns": [...]}'),
+        ("not json", "r.jsonl:1"),
+    ],
+)
+def test_a_bad_replay_file_is_one_line_before_any_episode(tmp_path, line, message):
+    replay = tmp_path / "r.jsonl"
+    replay.write_text(line + "\n")
+    result, _ = rollout("--policy", f"replay:{replay}", "--engine", "sqlite", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists() or not (tmp_path / "o").read_text()
+
+
+def test_the_standin_agent_succeeds_on_its_share_and_fails_as_agents_do(tmp_path):
+    agent = DBBenchAgent(DEV, correct_share=0.5)
+    rows = [json.loads(line) for line in DEV.read_text().splitlines()]
+    plans = [agent.plan(row["description"] + "\n" + row["add_description"]) for row in rows]
+    with StandinServer(Behaviour(responder=agent)) as server:
+        result, report = rollout("--policy", f"openai:teacher-model@{server.url}", "--engine", "sqlite",
+                                 "--concurrency", "8", "--out", str(tmp_path / "t.jsonl"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert report["successes"] == plans.count("correct") and 0 < report["successes"] < 60
+    failed = plans.count("chatty") + plans.count("no_action")
+    assert report["statuses"]["agent validation failed"] == failed > 0
+    records = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert all(r["usage"]["completion_tokens"] > 0 for r in records)
+    assert report["prompt_tokens"] > 0 and report["metrics"]["overall_cat_accuracy"] > 0
+
+
+def test_several_samples_need_a_temperature(tmp_path):
+    result, _ = rollout("--policy", "openai:m@http://127.0.0.1:9", "--samples", "2", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and "temperature above 0" in result.stderr
+
+
+ROLLOUT = [sys.executable, "-m", "prefkit", "rollout", str(DEV), "--engine", "sqlite", "--concurrency", "4", "-q"]
+
+
+@pytest.mark.slow
+def test_a_killed_rollout_resumes_without_playing_an_episode_twice_or_asking_twice(tmp_path):
+    out = tmp_path / "traj.jsonl"
+    agent = DBBenchAgent(DEV, correct_share=0.7)
+    with StandinServer(Behaviour(responder=agent, latency=0.1)) as server:
+        command = [*ROLLOUT, "--policy", f"openai:teacher-model@{server.url}", "--out", str(out)]
+        first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 10):
+            time.sleep(0.05)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        finished = len(out.read_text().splitlines())
+        assert 10 <= finished < 60
+        again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+        asked_twice = [key for key, count in server.stats.completions.items() if count > 1]
+        requests = server.stats.requests
+        third = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert third.returncode == 0 and server.stats.requests - requests <= 1  # at most the preflight's GET
+    records = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    keys = [(r["task_id"], r["sample"]) for r in records]
+    assert len(keys) == len(set(keys)) == 60
+    # Only what was in flight when the kill came (4 episodes at once) is asked again: every answer that
+    # arrived was cached, including the earlier turns of the episodes the kill cut short.
+    assert len(asked_twice) <= 4
