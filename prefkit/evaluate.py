@@ -9,9 +9,9 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prefkit.errors import ConfigError, InputError
 from prefkit.formats import ActionSpec, parse_turn
@@ -40,7 +40,13 @@ LABELS = {
     "repeated_action": "repeated-action rate",
     "reference_agreement": "agreement with reference action",
     "thought_tokens": "mean thought tokens",
+    "success": "task success rate",
+    "turns": "turns per episode",
+    "tokens": "completion tokens per episode",
 }
+# With an environment: one row an episode, its turns' measures averaged over the episode.
+ENV_RATE_METRICS = ("success", "format_valid", "accepted", "disciplined", "filler")
+ENV_METRICS = (*ENV_RATE_METRICS, "thought_tokens", "turns", "tokens")
 
 
 class EvalConfig(BaseModel):
@@ -49,7 +55,16 @@ class EvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    format: str = Field(description="Format the turns must follow (react, alfworld, ...).")
+    format: str | None = Field(
+        None, description="Format the turns must follow (react, alfworld, ...); with --env, the environment's."
+    )
+    env: Literal["dbbench"] | None = Field(
+        None, description="Play whole episodes in this environment and measure task success (--tasks: its tasks)."
+    )
+    engine: Literal["mariadb", "sqlite"] = Field("mariadb", description="With --env dbbench: the SQL engine.")
+    db_url: str | None = Field(None, description="With --env dbbench: mysql://USER:PASSWORD@HOST:PORT to use.")
+    max_round: int = Field(5, ge=1, description="With --env dbbench: most statements an episode runs.")
+    concurrency: int = Field(16, ge=1, description="With --env: episodes in play at once.")
     temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy).")
     max_new_tokens: int = Field(96, ge=1, description="Most tokens a generated turn may have.")
     batch_size: int = Field(16, ge=1, description="Local generation batch size.")
@@ -57,6 +72,14 @@ class EvalConfig(BaseModel):
     samples: int = Field(1, ge=1, description="Turns sampled per task (averaged per task; needs temperature > 0).")
     seed: int = Field(0, description="Sampling and bootstrap seed.")
     max_prompt_tokens: int = Field(2048, ge=1, description="Longest context given to a local model (its end).")
+
+    @model_validator(mode="after")
+    def _format_or_env(self) -> EvalConfig:
+        if self.env is None and self.format is None:
+            raise ValueError("give the format the turns must follow (--format), or an environment (--env)")
+        if self.env is not None and self.format not in (None, "react"):
+            raise ValueError(f"the {self.env} environment reads its turns in the react format, not {self.format}")
+        return self
 
 
 LABEL = re.compile(r"(?!\.)[A-Za-z0-9._-]{1,64}")
@@ -117,6 +140,21 @@ def generate_local(
     """Batched generation with transformers; an adapter dir is loaded onto its base model (`evaluate_file` has
     checked that the folder holds one or the other)."""
     import torch
+
+    model, tokenizer = load_local(target)
+    torch.manual_seed(seed)
+    turns = []
+    for start in range(0, len(tasks), batch_size):
+        batch = tasks[start : start + batch_size]
+        turns += generate_turns(
+            model, tokenizer, [task["messages"] for task in batch], max_new_tokens, temperature, max_prompt_tokens
+        )
+    return turns
+
+
+def load_local(target: str):
+    """(model, tokenizer) of a checkpoint folder, or of an adapter folder on its base model; left padding."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(target)
@@ -141,13 +179,27 @@ def generate_local(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.eval()
-    torch.manual_seed(seed)
+    return model, tokenizer
+
+
+def generate_turns(
+    model,
+    tokenizer,
+    conversations: list[list[dict]],
+    max_new_tokens: int,
+    temperature: float,
+    max_prompt_tokens: int,
+    usage: list[tuple[int, int]] | None = None,
+) -> list[dict]:
+    """One generated assistant message per conversation, in one batch (each context cut to its last
+    `max_prompt_tokens` tokens); `usage` gets (prompt tokens, generated tokens) of each."""
+    import torch
+
     turns = []
-    for start in range(0, len(tasks), batch_size):
-        batch = tasks[start : start + batch_size]
+    if conversations:
         prompts = []
-        for task in batch:
-            ids = tokenizer.apply_chat_template(task["messages"], add_generation_prompt=True, tokenize=True)
+        for messages in conversations:
+            ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
             ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
             prompts.append(ids[-max_prompt_tokens:])
         width = max(len(ids) for ids in prompts)
@@ -165,8 +217,10 @@ def generate_local(
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
             )
-        for row in output[:, width:]:
+        for ids, row in zip(prompts, output[:, width:]):
             turns.append({"role": "assistant", "content": tokenizer.decode(row, skip_special_tokens=True).strip()})
+            if usage is not None:
+                usage.append((len(ids), int((row != tokenizer.pad_token_id).sum())))
     return turns
 
 
@@ -262,7 +316,9 @@ def bootstrap(values: np.ndarray, resamples: int, rng: np.random.Generator) -> t
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def summarise(scored: dict[str, list[dict]], resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+def summarise(
+    scored: dict[str, list[dict]], resamples: int = 2000, seed: int = 0, measures: tuple[str, ...] = METRICS
+) -> dict[str, Any]:
     """Means with intervals per model, and paired differences of each model against the first and, with three
     or more models (a recipe's DPO variants), of each pair of the later ones."""
     import numpy as np
@@ -272,7 +328,7 @@ def summarise(scored: dict[str, list[dict]], resamples: int = 2000, seed: int = 
     out: dict[str, Any] = {"models": {}, "differences": {}}
     for label in labels:
         metrics = {}
-        for metric in METRICS:
+        for metric in measures:
             values = np.array([row[metric] for row in scored[label] if row[metric] is not None], dtype=float)
             low, high = bootstrap(values, resamples, rng)
             metrics[metric] = {
@@ -284,7 +340,7 @@ def summarise(scored: dict[str, list[dict]], resamples: int = 2000, seed: int = 
         out["models"][label] = metrics
     for first, label in itertools.combinations(labels, 2):
         differences = {}
-        for metric in METRICS:
+        for metric in measures:
             pairs = [
                 (a[metric], b[metric])
                 for a, b in zip(scored[first], scored[label])
@@ -318,25 +374,41 @@ def markdown(report: dict[str, Any]) -> str:
     labels = list(report["models"])
     diffs = list(report["differences"])
     inline = diffs if len(diffs) <= 1 else []
+    measures = tuple(report.get("measures") or METRICS)
+    where = (
+        f"environment: `{report['env']}` on `{report['engine']}`, whole episodes, each turn's measures averaged "
+        "over its episode"
+        if report.get("env")
+        else f"format: `{report['format']}`"
+    )
     lines = [
         f"Tasks: {report['tasks']} ({report.get('samples_per_task', 1)} samples each, averaged per task); "
-        f"format: `{report['format']}`; sampling temperature {report['temperature']}; "
+        f"{where}; sampling temperature {report['temperature']}; "
         "mean [95% bootstrap interval over tasks]. A turn is format-valid when the benchmark's own parser "
         "accepts it and it is disciplined (one action, nothing after it, canonical labels).",
         "",
         "| measure | " + " | ".join(labels) + "".join(f" | {d}" for d in inline) + " |",
         "|---" * (1 + len(labels) + len(inline)) + "|",
     ]
-    for metric in METRICS:
+    for metric in measures:
         cells = [_cell(report["models"][label][metric]) for label in labels]
         cells += [_cell(report["differences"][d].get(metric, {})) for d in inline]
         lines.append(f"| {LABELS[metric]} | " + " | ".join(cells) + " |")
     if not inline and diffs:
         lines += ["", "Paired differences (the same tasks, model minus model):", ""]
-        lines.append("| difference | " + " | ".join(LABELS[m] for m in METRICS) + " |")
-        lines.append("|---" * (1 + len(METRICS)) + "|")
+        lines.append("| difference | " + " | ".join(LABELS[m] for m in measures) + " |")
+        lines.append("|---" * (1 + len(measures)) + "|")
         for d in diffs:
-            lines.append(f"| {d} | " + " | ".join(_cell(report["differences"][d].get(m, {})) for m in METRICS) + " |")
+            cells = " | ".join(_cell(report["differences"][d].get(m, {})) for m in measures)
+            lines.append(f"| {d} | {cells} |")
+    if report.get("agentbench"):
+        names = list(next(iter(report["agentbench"].values())))
+        lines += ["", "AgentBench's own metrics (all episodes, as its `calculate_overall` computes them):", ""]
+        lines.append("| metric | " + " | ".join(labels) + " |")
+        lines.append("|---" * (1 + len(labels)) + "|")
+        for name in names:
+            values = " | ".join(f"{report['agentbench'][label][name]:.3f}" for label in labels)
+            lines.append(f"| {name} | {values} |")
     return "\n".join(lines) + "\n"
 
 
@@ -347,22 +419,23 @@ def chart(report: dict[str, Any], path: Path) -> None:
     plt = pyplot()
 
     labels = list(report["models"])
+    rate_metrics = ENV_RATE_METRICS if report.get("env") else RATE_METRICS
     figure, (rates, tokens) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 1]})
     width = 0.8 / len(labels)
     for number, label in enumerate(labels):
         metrics = report["models"][label]
-        means = [metrics[m]["mean"] if metrics[m]["mean"] is not None else 0 for m in RATE_METRICS]
+        means = [metrics[m]["mean"] if metrics[m]["mean"] is not None else 0 for m in rate_metrics]
         errors = [
             [
                 max(0, mean - (metrics[m]["low"] if metrics[m]["mean"] is not None else 0))
-                for m, mean in zip(RATE_METRICS, means)
+                for m, mean in zip(rate_metrics, means)
             ],
             [
                 max(0, (metrics[m]["high"] if metrics[m]["mean"] is not None else 0) - mean)
-                for m, mean in zip(RATE_METRICS, means)
+                for m, mean in zip(rate_metrics, means)
             ],
         ]
-        positions = [i + number * width for i in range(len(RATE_METRICS))]
+        positions = [i + number * width for i in range(len(rate_metrics))]
         rates.bar(positions, means, width, yerr=errors, capsize=3, label=label)
         thought = metrics["thought_tokens"]
         tokens.bar(
@@ -375,10 +448,11 @@ def chart(report: dict[str, Any], path: Path) -> None:
             ],
             capsize=3,
         )
-    rates.set_xticks([i + width * (len(labels) - 1) / 2 for i in range(len(RATE_METRICS))])
+    rates.set_xticks([i + width * (len(labels) - 1) / 2 for i in range(len(rate_metrics))])
     short = {"accepted": "accepted", "disciplined": "disciplined", "repeated_action": "repeated action"}
+    short["success"] = "task success"
     short |= {"format_valid": "format-valid", "filler": "filler", "reference_agreement": "agrees with ref."}
-    rates.set_xticklabels([short[m] for m in RATE_METRICS], rotation=15)
+    rates.set_xticklabels([short[m] for m in rate_metrics], rotation=15)
     rates.set_ylim(0, 1.05)
     rates.set_title("rates (95% bootstrap intervals)")
     rates.legend()
@@ -450,6 +524,88 @@ def evaluate(
     return report
 
 
+def evaluate_env(
+    config: EvalConfig, models: list[ModelSpec], tasks: Path, out_dir: Path, ctx: StageContext
+) -> dict[str, Any]:
+    """The same episodes of `config.env` played by each model (trajectories-LABEL.jsonl, resumable), graded as
+    the benchmark grades them; success and each episode's turn measures side by side, with intervals over
+    tasks and paired differences, and the benchmark's own metrics per model."""
+    from prefkit.rollout import RolloutConfig, rollout_file
+
+    scorer = Scorer(VerbosityConfig())
+    scored: dict[str, list[dict]] = {}
+    agentbench: dict[str, dict[str, float]] = {}
+    engine = config.engine
+    for model in models:
+        rollout = RolloutConfig(
+            env=config.env,
+            engine=config.engine,
+            db_url=config.db_url,
+            max_round=config.max_round,
+            policy=model.target,
+            samples=config.samples,
+            temperature=config.temperature,
+            max_tokens=config.max_new_tokens,
+            concurrency=config.concurrency,
+            limit=config.limit,
+        )
+        trajectories = out_dir / f"trajectories-{model.label}.jsonl"
+        report = rollout_file(rollout, tasks, trajectories, ctx=StageContext(resume=ctx.resume))
+        records = {(row["task_id"], row["sample"]): row for row in _read_records(trajectories)}
+        order = sorted(records, key=lambda key: key)
+        rows = [episode_measures(records[key], scorer) for key in order]
+        scored[model.label] = per_task(rows, config.samples) if config.samples > 1 else rows
+        agentbench[model.label] = report["metrics"]
+        engine = report.get("engine", engine)
+        ctx.say(f"played {model.label}: success {report['success_rate']:.3f}")
+    first = next(iter(scored.values()))
+    report = {
+        "tasks": len(first),
+        "samples_per_task": config.samples,
+        "env": config.env,
+        "engine": config.engine,
+        "format": "react",
+        "temperature": config.temperature,
+        "measures": list(ENV_METRICS),
+        "models_evaluated": {m.label: m.shown for m in models},
+        **summarise(scored, seed=config.seed, measures=ENV_METRICS),
+        "agentbench": agentbench,
+    }
+    write_report(out_dir, report)
+    return report
+
+
+def _read_records(path: Path) -> list[dict]:
+    from prefkit.jsonl import iter_jsonl
+
+    return [row for _, row in iter_jsonl(path)]
+
+
+def episode_measures(record: dict, scorer: Scorer) -> dict[str, Any]:
+    """One episode's row: success, and its assistant turns' format and verbosity measures averaged."""
+    spec = ActionSpec(style="dbbench")
+    turns = [message for message in record["messages"][3:] if message["role"] == "assistant"]
+    scores = [scorer.score("react", message, spec) for message in turns]
+    accepted = [score for score in scores if score.parsed.accepted]
+
+    def mean(values: list[float]) -> float | None:
+        return sum(values) / len(values) if values else None
+
+    return {
+        "task_id": record["task_id"],
+        "sample": record["sample"],
+        "status": record["status"],
+        "success": float(bool(record["success"])),
+        "format_valid": mean([float(score.parsed.valid) for score in scores]),
+        "accepted": mean([float(score.parsed.accepted) for score in scores]),
+        "disciplined": mean([float(score.parsed.disciplined) for score in accepted]),
+        "filler": mean([float(bool(score.filler)) for score in scores]),
+        "thought_tokens": mean([float(score.thought_tokens) for score in scores]),
+        "turns": float(len(turns)),
+        "tokens": float(record["usage"]["completion_tokens"]),
+    }
+
+
 def base_of(adapter: Path) -> str:
     """The base model a LoRA adapter folder was trained on."""
     import json
@@ -491,12 +647,19 @@ def evaluate_file(
     from prefkit.train.progress import library_output
 
     ctx = ctx or StageContext()
-    get_parser(config.format)
+    if config.format is not None:
+        get_parser(config.format)
     if adapter is not None:
         models = adapter_models(Path(adapter))
     if not models:
         raise ConfigError("give at least one --model")
-    local = [Path(model.target) for model in models if model.remote is None]
+    labels = [model.label for model in models]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"model labels must differ ({', '.join(labels)}); name them LABEL=PATH")
+    replays = [model for model in models if model.target.startswith("replay:")]
+    if replays and config.env is None:
+        raise ConfigError(f"--model {replays[0].target}: a replay file is graded by an environment; give --env")
+    local = [Path(model.target) for model in models if model.remote is None and model not in replays]
     for path in local:  # before any work: a folder that holds no model would fail only after the first model ran
         if not path.exists():
             raise InputError("model path not found", str(path))
@@ -504,11 +667,15 @@ def evaluate_file(
             raise InputError(
                 "not a model checkpoint or adapter folder (no config.json or adapter_config.json)", str(path)
             )
-    check_outputs([tasks, *local], folders={"--out": out}, overwrite=ctx.overwrite)
-    if any(model.remote is None for model in models):
+    replay_files = [Path(model.target[len("replay:") :]) for model in replays]
+    check_outputs([tasks, *local, *replay_files], folders={"--out": out}, overwrite=ctx.overwrite)
+    if local:
         from prefkit.train import require_train_extra
 
         require_train_extra()
+    if config.env is not None:
+        with library_output(ctx.verbose), output_folder(out):
+            return evaluate_env(config, models, Path(tasks), Path(out), ctx)
     rows = read_tasks(tasks)[: config.limit]  # limit None keeps them all
     with library_output(ctx.verbose), output_folder(out):
         report = evaluate(
@@ -531,7 +698,8 @@ def evaluate_file(
 def _check(config: EvalConfig, source: str) -> None:
     from prefkit.formats import get_parser
 
-    get_parser(config.format)
+    if config.format is not None:
+        get_parser(config.format)
     if config.samples > 1 and config.temperature == 0:
         raise ConfigError(f"{source}: several samples per task need a temperature above 0")
 
@@ -541,9 +709,10 @@ def _counts(report: dict[str, Any]) -> dict[str, Any]:
     first, last = report["models"][labels[0]], report["models"][labels[-1]]
     if len(labels) > 2:
         return {"models": len(labels)}  # a row for each below
+    shown = (("success", "success"),) if report.get("env") else ()
     return {
-        metric: f"{first[key]['mean']:.2f} -> {last[key]['mean']:.2f}"
-        for metric, key in (("format-valid", "format_valid"), ("filler", "filler"))
+        metric: f"{first[key]['mean'] or 0:.2f} -> {last[key]['mean'] or 0:.2f}"
+        for metric, key in (*shown, ("format-valid", "format_valid"), ("filler", "filler"))
     }
 
 

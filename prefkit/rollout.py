@@ -2,8 +2,9 @@
 grades it and appended to a trajectories file the moment it ends.
 
 Policies: `openai:MODEL@BASE_URL` (the teacher client: concurrency, retries, the answer cache, the key from
-`OPENAI_API_KEY`), or `replay:FILE.jsonl` (`{"task_id": ..., "turns": ["...", ...]}` a line, optionally with
-`"sample"`: turns written elsewhere, graded here). Episodes run concurrently, each episode's turns in order;
+`OPENAI_API_KEY`), a local checkpoint or adapter folder (transformers; the episodes waiting at one moment are
+generated in one batch), or `replay:FILE.jsonl` (`{"task_id": ..., "turns": ["...", ...]}` a line, optionally
+with `"sample"`: turns written elsewhere, graded here). Episodes run concurrently, each episode's turns in order;
 a killed run resumes without replaying the episodes it finished, and the teacher's answers of an unfinished
 episode come back from the cache.
 """
@@ -45,7 +46,7 @@ class RolloutConfig(BaseModel):
     db_url: str | None = Field(None, description="dbbench: mysql://USER:PASSWORD@HOST:PORT of a running server.")
     max_round: int = Field(5, ge=1, description="dbbench: most statements an episode runs (AgentBench's default).")
     statement_timeout: float = Field(10.0, gt=0, description="Seconds one SQL statement may run.")
-    policy: str = Field(description="openai:MODEL@BASE_URL or replay:FILE.jsonl.")
+    policy: str = Field(description="openai:MODEL@BASE_URL, replay:FILE.jsonl, or a checkpoint or adapter folder.")
     samples: int = Field(1, ge=1, description="Episodes per task (sampled independently; needs temperature > 0).")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of the policy.")
     max_tokens: int = Field(512, ge=1, description="Most tokens per policy turn.")
@@ -55,10 +56,14 @@ class RolloutConfig(BaseModel):
     @field_validator("policy")
     @classmethod
     def _known_policy(cls, policy: str) -> str:
-        if not policy.startswith(("openai:", "replay:")):
-            raise ValueError("choose openai:MODEL@BASE_URL or replay:FILE.jsonl")
         if policy.startswith("openai:") and "@" not in policy:
             raise ValueError("an openai policy is openai:MODEL@BASE_URL")
+        if not policy.startswith(("openai:", "replay:")):
+            path = Path(policy)
+            if not ((path / "config.json").exists() or (path / "adapter_config.json").exists()):
+                raise ValueError(
+                    f"{policy!r} is neither openai:MODEL@BASE_URL, replay:FILE.jsonl nor a model or adapter folder"
+                )
         return policy
 
 
@@ -168,6 +173,76 @@ class TeacherPolicy:
             self.cache.close()
 
 
+class LocalPolicy:
+    """A local checkpoint or adapter folder (transformers), generating for the episodes waiting at the same
+    moment in one batch, on a thread of its own."""
+
+    def __init__(self, target: str, config: RolloutConfig, batch_size: int = 16, max_prompt_tokens: int = 2048):
+        self.target, self.config = target, config
+        self.batch_size, self.max_prompt_tokens = batch_size, max_prompt_tokens
+        self.model = self.tokenizer = None
+        self._queue: asyncio.Queue | None = None
+        self._worker: asyncio.Task | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
+
+    @property
+    def label(self) -> str:
+        return self.target
+
+    def episodes(self, task_ids: list[str], samples: int) -> list[tuple[str, int]]:
+        return [(task_id, sample) for task_id in task_ids for sample in range(samples)]
+
+    async def start(self) -> None:
+        import torch
+
+        from prefkit.evaluate import load_local
+
+        loop = asyncio.get_running_loop()
+        self.model, self.tokenizer = await loop.run_in_executor(self._pool, load_local, self.target)
+        torch.manual_seed(0)
+        self._queue = asyncio.Queue()
+        self._worker = asyncio.ensure_future(self._serve())
+
+    async def _serve(self) -> None:
+        from prefkit.evaluate import generate_turns
+
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.batch_size and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            conversations, usage = [messages for messages, _ in batch], []
+            try:
+                turns = await loop.run_in_executor(
+                    self._pool,
+                    generate_turns,
+                    self.model,
+                    self.tokenizer,
+                    conversations,
+                    self.config.max_tokens,
+                    self.config.temperature,
+                    self.max_prompt_tokens,
+                    usage,
+                )
+            except Exception as error:  # every waiting episode learns of it
+                for _, future in batch:
+                    future.set_exception(error)
+                continue
+            for (_, future), turn, counts in zip(batch, turns, usage):
+                future.set_result((turn, counts))
+
+    async def reply(self, episode: Episode, sample: int, turn: int) -> Reply:
+        future = asyncio.get_running_loop().create_future()
+        await self._queue.put((list(episode.messages), future))
+        message, (prompt, completion) = await future
+        return Reply(message, prompt_tokens=prompt, completion_tokens=completion)
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 def open_policy(config: RolloutConfig, task_ids: list[str], out: Path):
     """The policy the config names; a replay file is read (and checked) at once."""
     if config.policy.startswith("replay:"):
@@ -175,7 +250,9 @@ def open_policy(config: RolloutConfig, task_ids: list[str], out: Path):
         if not path.exists():
             raise InputError("replay file not found; check the path", str(path))
         return ReplayPolicy(path, task_ids)
-    return TeacherPolicy(config.policy, config, side_file(out, "cache", ".sqlite"))
+    if config.policy.startswith("openai:"):
+        return TeacherPolicy(config.policy, config, side_file(out, "cache", ".sqlite"))
+    return LocalPolicy(config.policy, config)
 
 
 # --- playing -------------------------------------------------------------------------------------------
@@ -265,7 +342,7 @@ async def _run(
 ) -> None:
     pool = ThreadPoolExecutor(max_workers=config.concurrency + 2, thread_name_prefix="episode")
     slots = asyncio.Semaphore(config.concurrency)
-    if isinstance(policy, TeacherPolicy):
+    if isinstance(policy, (TeacherPolicy, LocalPolicy)):
         await policy.start()
 
     async def one(task_id: str, sample: int) -> None:

@@ -124,3 +124,41 @@ def test_bad_model_arguments_are_one_line_errors(tmp_path, eval_tasks):
         )
         assert result.exit_code == 2, result.output
         assert message in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_eval_in_an_environment_measures_task_success_side_by_side(tmp_path):
+    """--env dbbench: each model plays every episode; success as AgentBench grades it, with intervals and the
+    paired difference, beside each episode's format measures and AgentBench's own metrics."""
+    from prefkit.teacher.standin import DBBenchAgent
+    from tests.conftest import CORPUS
+    from tests.test_rollout import gold_replay
+
+    dev = CORPUS / "agentbench/dbbench_dev.jsonl"
+    weak, strong = DBBenchAgent(dev, correct_share=0.3), DBBenchAgent(dev, correct_share=0.3, seed=1)
+
+    def responder(body, index):
+        return (strong if body["model"] == "strong" else weak)(body, index)
+
+    with StandinServer(Behaviour(models=("weak", "strong"), responder=responder)) as server:
+        result = CliRunner().invoke(
+            cli,
+            ["eval", "--env", "dbbench", "--engine", "sqlite", "--tasks", str(dev),
+             "--model", f"openai:weak@{server.url}", "--model", f"openai:strong@{server.url}",
+             "--model", f"gold=replay:{gold_replay(tmp_path / 'gold.jsonl')}",
+             "--out", str(tmp_path / "rep"), "--json", "-q"],
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    models = report["models"]
+    assert models["gold"]["success"]["mean"] == 1.0 and models["gold"]["success"]["n"] == 60
+    assert 0 < models["weak"]["success"]["mean"] < 1 and models["weak"]["turns"]["mean"] >= 1
+    assert report["differences"]["gold - weak"]["success"]["mean"] == pytest.approx(
+        1 - models["weak"]["success"]["mean"]
+    )
+    assert report["agentbench"]["gold"]["overall_cat_accuracy"] == 1.0
+    assert report["agentbench"]["weak"]["overall_cat_accuracy"] < 1
+    assert models["weak"]["format_valid"]["mean"] < models["gold"]["format_valid"]["mean"] == 1.0
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "task success rate" in text and "overall_cat_accuracy" in text
+    for name in ("trajectories-weak.jsonl", "trajectories-strong.jsonl", "trajectories-gold.jsonl", "chart.png"):
+        assert (tmp_path / "rep" / name).exists()

@@ -65,6 +65,8 @@ COMMANDS = {
                                     "--format", "alfworld", "--out", out, "--limit", "2", "-q"], "folder", "model"),
     "run": Command(lambda w, out: ["run", str(w / "recipe" / "fast.yaml"), "--run-dir", out, "-q"], "folder",
                    "recipe"),
+    "rollout": Command(lambda w, out: ["rollout", str(w / "dbbench.jsonl"), "--policy", f"replay:{w / 'replay.jsonl'}",
+                                       "--engine", "sqlite", "--out", out, "-q"], "file", "dbbench.jsonl"),
     "review serve": Command(lambda w, out: ["review", "serve", "--data-dir", out, "--port", "1"], "folder", None,
                             fills_disk=False),
 }  # fmt: skip
@@ -99,6 +101,10 @@ def workspace(tmp_path_factory) -> Path:
     recipe = {"name": "fast", "tasks": {"source": "alfworld-react", "path": [str(w / "trajectories.json")]},
               "generate": {"strategy": "corrupt"}, "filter": {}}  # fmt: skip
     (w / "recipe" / "fast.yaml").write_text(yaml.safe_dump(recipe))
+    from tests.test_rollout import gold_replay
+
+    shutil.copy(CORPUS / "agentbench" / "dbbench_dev.jsonl", w / "dbbench.jsonl")
+    gold_replay(w / "replay.jsonl")
     for path in w.rglob("*"):
         if path.is_file():
             path.chmod(0o644)

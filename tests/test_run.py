@@ -210,7 +210,7 @@ def test_eval_has_one_set_of_defaults_for_the_command_and_a_recipe(tmp_path):
     section = Recipe.from_yaml(path).eval
     assert section == EvalConfig(format="alfworld")
     assert (section.temperature, section.max_new_tokens) == (0.0, 96)
-    help_text = CliRunner().invoke(cli, ["eval", "--help"]).output
+    help_text = " ".join(CliRunner().invoke(cli, ["eval", "--help"]).output.split())  # unwrapped
     assert "[default: 0.0]" in help_text and "[default: 96]" in help_text
 
 

@@ -15,11 +15,18 @@ from prefkit.evaluate import EvalConfig
     "models",
     multiple=True,
     required=True,
-    help="[LABEL=]PATH (checkpoint or adapter dir) or [LABEL=]openai:MODEL@BASE_URL; repeatable, first is the "
-    "baseline.",
+    help="[LABEL=]PATH (checkpoint or adapter dir) or [LABEL=]openai:MODEL@BASE_URL (with --env also "
+    "[LABEL=]replay:FILE.jsonl); repeatable, first is the baseline.",
 )
-@click.option("--tasks", "tasks_path", required=True, type=PATH, help="Held-out tasks (JSONL).")
-@config_option(EvalConfig, "format", required=True)
+@click.option(
+    "--tasks", "tasks_path", required=True, type=PATH, help="Held-out tasks (JSONL); with --env, the benchmark's."
+)
+@config_option(EvalConfig, "format")
+@config_option(EvalConfig, "env")
+@config_option(EvalConfig, "engine")
+@config_option(EvalConfig, "db_url")
+@config_option(EvalConfig, "max_round")
+@config_option(EvalConfig, "concurrency")
 @click.option("--out", "out_dir", required=True, type=PATH, help="Report folder.")
 @config_option(EvalConfig, "limit")
 @config_option(EvalConfig, "max_new_tokens")
@@ -31,15 +38,19 @@ from prefkit.evaluate import EvalConfig
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No table.")
 def eval_command(models, tasks_path, out_dir, overwrite, as_json, quiet, **flags) -> None:
-    """Generate next turns with each model and score them with the filter's rules, side by side.
+    """Generate next turns with each model and score them with the filter's rules, side by side; with --env,
+    play whole episodes with each model and measure task success as the benchmark grades it.
 
-    Writes report.json, report.md, chart.png and turns-LABEL.jsonl (every generated turn) to OUT.
+    Writes report.json, report.md, chart.png and turns-LABEL.jsonl (every generated turn) to OUT; with --env,
+    trajectories-LABEL.jsonl (every episode; a re-run resumes them) and the benchmark's own metrics.
 
     \b
     Example:
       prefkit eval --model before=runs/q/demo-model --model after=runs/q/adapter \\
           --tasks runs/q/eval-tasks.jsonl --format alfworld --out runs/q/eval
       prefkit eval --model openai:qwen3-8b@http://localhost:8000/v1 --tasks t.jsonl --format react --out rep/
+      prefkit eval --env dbbench --tasks dbbench_dev.jsonl --model base=runs/q/demo-model \
+          --model after=runs/q/adapter --out rep/
     """
     from prefkit.evaluate import STAGE, ModelSpec, evaluate_file, markdown
 
@@ -47,7 +58,7 @@ def eval_command(models, tasks_path, out_dir, overwrite, as_json, quiet, **flags
     config = build_config(EvalConfig, None, pop_config_flags(flags), source)
     STAGE.check(config, source)
     specs = [ModelSpec.parse(text) for text in models]
-    local = any(spec.remote is None for spec in specs)
+    local = any(spec.remote is None and not spec.target.startswith("replay:") for spec in specs)
     report = evaluate_file(
         config, tasks_path, out_dir, specs, ctx=stage_context(quiet, source, training=local, overwrite=overwrite)
     )
