@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from prefkit.config import ConfigPath
 from prefkit.errors import ConfigError, InputError
 from prefkit.formats import ActionSpec, parse_turn
 from prefkit.jsonl import write_json, write_jsonl
@@ -65,6 +66,9 @@ class EvalConfig(BaseModel):
     db_url: str | None = Field(None, description="With --env dbbench: mysql://USER:PASSWORD@HOST:PORT to use.")
     max_round: int = Field(5, ge=1, description="With --env dbbench: most statements an episode runs.")
     concurrency: int = Field(16, ge=1, description="With --env: episodes in play at once.")
+    tasks: ConfigPath | None = Field(
+        None, description="In a recipe, with env: the benchmark's task file (the command takes --tasks)."
+    )
     temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = greedy).")
     max_new_tokens: int = Field(96, ge=1, description="Most tokens a generated turn may have.")
     batch_size: int = Field(16, ge=1, description="Local generation batch size.")

@@ -13,6 +13,7 @@ from prefkit.evaluate import EvalConfig
 from prefkit.filters.pipeline import FilterConfig
 from prefkit.generate import GenerateConfig
 from prefkit.review.stage import ReviewConfig
+from prefkit.rollout import RolloutConfig
 from prefkit.tasks import TasksConfig
 from prefkit.train.config import DPOStageConfig
 from prefkit.train.demo_model import DemoModelConfig
@@ -26,6 +27,9 @@ class Recipe(BaseModel):
     name: str | None = Field(None, description="Recipe name (the default run dir is runs/NAME).")
     description: str | None = Field(None, description="What the recipe is for.")
     tasks: TasksConfig | None = Field(None, description="`prefkit tasks` settings: where tasks come from.")
+    rollout: RolloutConfig | None = Field(
+        None, description="`prefkit rollout` settings: whole episodes in an environment; absent: stage left out."
+    )
     generate: GenerateConfig | None = Field(None, description="`prefkit generate` settings; absent: stage left out.")
     filter: FilterConfig | None = Field(None, description="`prefkit filter` settings; absent: stage left out.")
     review: ReviewConfig | None = Field(None, description="`prefkit review` settings; absent: stage left out.")

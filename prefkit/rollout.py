@@ -22,12 +22,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prefkit.appendlog import AppendLog
+from prefkit.config import ConfigPath
 from prefkit.envs import Environment, Episode, Outcome, open_env
 from prefkit.errors import ConfigError, FatalTeacherError, InputError, TeacherError
 from prefkit.jsonl import iter_jsonl
 from prefkit.lock import OutputLock
 from prefkit.outputs import check_outputs, side_file
-from prefkit.stage import StageContext
+from prefkit.stage import Output, Stage, StageContext
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +41,18 @@ class RolloutConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     env: Literal["dbbench"] = Field("dbbench", description="The environment (its benchmark's rules).")
+    tasks: ConfigPath | None = Field(
+        None, description="In a recipe: the benchmark's task file (dbbench: AgentBench's DBBench JSONL, as it is)."
+    )
     engine: Literal["mariadb", "sqlite"] = Field(
         "mariadb", description="dbbench: mariadb (a server prefkit starts, or --db-url) or sqlite (quick runs)."
     )
     db_url: str | None = Field(None, description="dbbench: mysql://USER:PASSWORD@HOST:PORT of a running server.")
     max_round: int = Field(5, ge=1, description="dbbench: most statements an episode runs (AgentBench's default).")
     statement_timeout: float = Field(10.0, gt=0, description="Seconds one SQL statement may run.")
-    policy: str = Field(description="openai:MODEL@BASE_URL, replay:FILE.jsonl, or a checkpoint or adapter folder.")
+    policy: str | None = Field(
+        None, description="openai:MODEL@BASE_URL, replay:FILE.jsonl, or a checkpoint or adapter folder."
+    )
     samples: int = Field(1, ge=1, description="Episodes per task (sampled independently; needs temperature > 0).")
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of the policy.")
     max_tokens: int = Field(512, ge=1, description="Most tokens per policy turn.")
@@ -55,7 +61,9 @@ class RolloutConfig(BaseModel):
 
     @field_validator("policy")
     @classmethod
-    def _known_policy(cls, policy: str) -> str:
+    def _known_policy(cls, policy: str | None) -> str | None:
+        if policy is None:
+            return policy
         if policy.startswith("openai:") and "@" not in policy:
             raise ValueError("an openai policy is openai:MODEL@BASE_URL")
         if not policy.startswith(("openai:", "replay:")):
@@ -383,6 +391,7 @@ def rollout_file(
     """Play every (task, sample) not yet in `out`, appending each finished episode; returns the summary with
     the benchmark's metrics over every episode in `out`. `progress(n, summary)` is told of each episode."""
     ctx = ctx or StageContext()
+    _check(config, "rollout options")
     tasks, out = Path(tasks), Path(out)
     replay = Path(config.policy[len("replay:") :]) if config.policy.startswith("replay:") else None
     sides = {"--out's lock": side_file(out, "lock", "")}
@@ -435,3 +444,45 @@ def rollout_file(
             summary.metrics = env.summarise(graded)
     summary.seconds = round(time.perf_counter() - started, 3)
     return summary.as_dict()
+
+
+def _check(config: RolloutConfig, source: str) -> None:
+    if config.policy is None:
+        raise ConfigError(f"{source}: missing required setting 'rollout.policy' (openai:MODEL@BASE_URL, ...)")
+    if config.db_url and config.engine != "mariadb":
+        raise ConfigError(f"{source}: db_url is for the mariadb engine")
+    if not config.policy.startswith("replay:") and config.samples > 1 and config.temperature == 0:
+        raise ConfigError(f"{source}: several samples per task need a temperature above 0")
+
+
+def rollout_stage(config: RolloutConfig, out: Path, *, ctx: StageContext | None = None) -> dict[str, Any]:
+    """The recipe's rollout stage: `rollout_file` over the task file the section names."""
+    if config.tasks is None:
+        raise ConfigError("missing required setting 'rollout.tasks' (the benchmark's task file)")
+    report = rollout_file(config, Path(config.tasks), out, ctx=ctx)
+    if report["metrics"].get("overall_cat_accuracy") is not None:
+        report["overall_cat_accuracy"] = report["metrics"]["overall_cat_accuracy"]
+    return report
+
+
+def _counts(report: dict[str, Any]) -> dict[str, Any]:
+    rate = report["success_rate"]
+    return {"episodes": report["episodes"], "success": "-" if rate is None else f"{rate:.3f}"}
+
+
+def _check_stage(config: RolloutConfig, source: str) -> None:
+    if config.tasks is None:
+        raise ConfigError(f"{source}: missing required setting 'rollout.tasks' (the benchmark's task file)")
+    if not Path(config.tasks).exists():
+        raise ConfigError(f"{source}: rollout task file not found: {config.tasks}; check rollout.tasks")
+    _check(config, source)
+
+
+STAGE = Stage(
+    "rollout",
+    RolloutConfig,
+    rollout_stage,
+    outputs={"out": Output("trajectories", "trajectories.jsonl")},
+    check=_check_stage,
+    counts=_counts,
+)

@@ -27,6 +27,7 @@ from prefkit.stage import Stage, StageContext, no_progress
 
 STAGE_MODULES = {
     "tasks": "prefkit.tasks",
+    "rollout": "prefkit.rollout",
     "generate": "prefkit.generate",
     "filter": "prefkit.filters.pipeline",
     "review": "prefkit.review.stage",
@@ -146,7 +147,12 @@ class Runner:
             inputs = {}
             for argument, kind in stage.inputs.items():
                 optional, kind = kind.endswith("?"), kind.rstrip("?")
-                if kind in produced:
+                if name == "eval" and argument == "tasks" and config.env is not None:
+                    # episodes are played on the benchmark's own task file, not on held-out turns
+                    if config.tasks is None:
+                        raise ConfigError(f"{source}: eval.env needs eval.tasks, the benchmark's task file")
+                    inputs[argument] = Path(config.tasks)
+                elif kind in produced:
                     inputs[argument] = produced[kind]
                 elif not optional:
                     raise ConfigError(f"{source}: the {name} stage reads {MISSING_KIND.get(kind, kind)}")

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from prefkit.filters.pipeline import FilterConfig
 from prefkit.recipe import Recipe
@@ -51,3 +52,22 @@ def test_shipped_recipes_name_their_files_relative_to_their_own_folder():
     recipe = Recipe.from_yaml(ROOT / "pipelines" / "quickstart.yaml")
     assert all(path.resolve().is_file() for path in recipe.tasks.path)
     assert recipe.dpo.extends.resolve() == (ROOT / "configs" / "dpo" / "quickstart.yaml").resolve()
+
+
+def test_the_dbbench_rollout_recipe_needs_a_policy_then_plays_every_episode(tmp_path):
+    from prefkit.teacher.standin import Behaviour, DBBenchAgent, StandinServer
+
+    recipe = ROOT / "pipelines" / "dbbench-rollout.yaml"
+    missing = run("run", str(recipe), "--run-dir", str(tmp_path / "a"), "-q")
+    assert missing.returncode == 2 and "missing required setting 'rollout.policy'" in missing.stderr
+    assert not (tmp_path / "a" / "trajectories.jsonl").exists()
+    dev = ROOT / "data" / "corpus" / "agentbench" / "dbbench_dev.jsonl"
+    with StandinServer(Behaviour(responder=DBBenchAgent(dev, correct_share=0.5))) as server:
+        data = yaml.safe_load(recipe.read_text())
+        data["rollout"].update(tasks=str(dev), policy=f"openai:teacher-model@{server.url}", engine="sqlite")
+        mine = tmp_path / "mine.yaml"
+        mine.write_text(yaml.safe_dump(data))
+        done = run("run", str(mine), "--run-dir", str(tmp_path / "b"), "-q")
+    assert done.returncode == 0, done.stderr
+    lines = (tmp_path / "b" / "trajectories.jsonl").read_text().splitlines()
+    assert len(lines) == 240  # 60 tasks, 4 samples each

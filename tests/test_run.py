@@ -227,6 +227,24 @@ def test_an_eval_stage_without_held_out_tasks_fails_before_any_work(tmp_path):
         Runner(Recipe.from_yaml(path), path, tmp_path / "run").plan()
 
 
+def test_an_eval_in_an_environment_plays_the_benchmarks_own_task_file(tmp_path):
+    dev = CORPUS.parent / "agentbench" / "dbbench_dev.jsonl"
+    data = {
+        "tasks": {"source": "alfworld-react", "path": str(CORPUS), "eval_share": 0.2},
+        "generate": {"strategy": "corrupt"},
+        "dpo": {"model": "some/base"},
+        "eval": {"env": "dbbench", "engine": "sqlite"},
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="eval.env needs eval.tasks, the benchmark's task file"):
+        Runner(Recipe.from_yaml(path), path, tmp_path / "run").plan()
+    data["eval"]["tasks"] = str(dev)
+    path.write_text(yaml.safe_dump(data))
+    steps = Runner(Recipe.from_yaml(path), path, tmp_path / "run").plan()
+    assert steps[-1].inputs["tasks"] == dev and steps[-1].inputs["adapter"] == tmp_path / "run" / "adapter"
+
+
 def test_a_recipe_file_where_the_run_writes_is_refused_before_any_work(tmp_path):
     """tasks.path pointing at the run's own tasks.jsonl would be rewritten (shrunk) on every run."""
     run_dir = tmp_path / "runs" / "t"
