@@ -414,6 +414,8 @@ def rollout_file(
             db_url=config.db_url,
             max_round=config.max_round,
             statement_timeout=config.statement_timeout,
+            # samples of one task may be in play together only when there are several
+            concurrency=config.concurrency if config.samples > 1 else 1,
         )
         with env:
             task_ids = env.task_ids()[: config.limit] if config.limit else env.task_ids()
@@ -421,7 +423,9 @@ def rollout_file(
             episodes = policy.episodes(task_ids, config.samples)
             with AppendLog(out) as log_:
                 done = {(row.get("task_id"), row.get("sample")) for row in log_.rows}
-                todo = [episode for episode in episodes if episode not in done]
+                # Sample-major: episodes in play at once are of different tasks (one task's episodes share a
+                # database name on a server, so they take turns).
+                todo = sorted((e for e in episodes if e not in done), key=lambda e: (e[1], task_ids.index(e[0])))
                 wanted = set(episodes)
                 previous = [row for row in log_.rows if (row.get("task_id"), row.get("sample")) in wanted]
                 for row in previous:

@@ -210,7 +210,7 @@ def test_mariadb_observations_are_agentbenchs_character_for_character(mariadb, s
     try:
         database = episode.database.database
         step = episode.step(operation(sql))
-        reference = mysql.connector.connect(**mariadb._engine.connect_args)
+        reference = mysql.connector.connect(**mariadb._engine.targets[0])
         try:
             expected = agentbench_execute(reference, sql, database)
         finally:
@@ -286,7 +286,7 @@ SERVER_SCRIPT = textwrap.dedent(
     import sys, time
     from prefkit.envs import open_env
     env = open_env("dbbench", sys.argv[1], engine="mariadb")
-    print(env._engine.server._process.pid, env._engine.server.folder, flush=True)
+    print(env._engine.servers[0]._process.pid, env._engine.servers[0].folder, flush=True)
     try:
         time.sleep(120)
     finally:
@@ -329,7 +329,23 @@ def test_the_server_prefkit_started_is_gone_after_ctrl_c_and_after_the_parent_is
 
 def test_the_server_is_gone_after_the_run():
     env = open_env("dbbench", DEV, engine="mariadb")
-    server = env._engine.server
+    server = env._engine.servers[0]
     pid, folder = server._process.pid, server.folder
     env.close()
     assert _gone(pid) and not folder.exists()
+
+
+def test_with_enough_servers_two_episodes_of_one_task_run_side_by_side():
+    with open_env("dbbench", DEV, engine="mariadb", concurrency=40) as env:  # 59 table names: 1 + 1 spare
+        assert len(env._engine.servers) == 2
+        task_id = first(env, "UPDATE")
+        table = env.entries[task_id]["table"]["table_name"]
+        a, b = env.start(task_id), env.start(task_id)  # neither waits
+        try:
+            assert a.database.target != b.database.target
+            a.step(operation(f"DELETE FROM `{table}`"))
+            rows = len(env.entries[task_id]["table"]["table_info"]["rows"])
+            assert b.step(operation(f"SELECT COUNT(*) FROM `{table}`")).observation == f"[({rows},)]"
+        finally:
+            a.close()
+            b.close()

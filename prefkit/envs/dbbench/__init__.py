@@ -88,6 +88,7 @@ class DBBench(Environment):
         db_url: str | None = None,
         max_round: int = 5,
         statement_timeout: float = 10.0,
+        concurrency: int = 1,
     ):
         from prefkit.tasks import dbbench_task
 
@@ -102,7 +103,12 @@ class DBBench(Environment):
             self.entries[task["id"]] = row
         if not self.entries:
             raise InputError("no DBBench tasks in the file", str(self.path))
-        self._engine: Engine = open_engine(engine, db_url, statement_timeout)
+        # Episodes of tasks sharing a table name cannot share a server: enough servers for `concurrency`
+        # episodes to run at once however many of them are samples of one task, and one more, as episodes of
+        # different lengths drift the order they end in (at most 8).
+        names = len({row["table"]["table_name"] for row in self.entries.values()})
+        servers = min(8, -(-concurrency // names) + 1) if concurrency > 1 else 1
+        self._engine: Engine = open_engine(engine, db_url, statement_timeout, servers)
         self.engine = self._engine.name
 
     def task_ids(self) -> list[str]:

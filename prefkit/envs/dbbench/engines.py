@@ -6,12 +6,14 @@ with `cursor.execute(sql, data, multi=True)`, answer `str(cursor.fetchall())`, c
 `str(exception)`; an answer over 800 characters is cut there and `[TRUNCATED]` appended.
 
 - `mariadb`/`mysql`: that code, with the client AgentBench pins (`mysql-connector-python` 8.0.33, its C
-  extension), against a MySQL-compatible server: one prefkit starts (`MariaDBServer`) or any given by URL.
-  The database of an episode is named after its table, as AgentBench names it, so error messages that quote
-  it read the same; two episodes of one task therefore take turns (each holds its database's lock from
-  set-up to drop), and episodes of different tasks run side by side. The table is created and filled one
-  statement at a time (AgentBench's single multi-statement call intermittently fails with "Commands out of
-  sync" under that client). Each statement runs under the server's `max_statement_time`.
+  extension), against a MySQL-compatible server: those prefkit starts (`MariaDBServer`) or one given by URL.
+  Instead of reconnecting before each statement, the connection is reset (COM_RESET_CONNECTION): the same
+  fresh session, without the client's reference leak on connect. The database of an episode is named after
+  its table, as AgentBench names it, so error messages that quote it read the same; a name is used by one
+  episode of a server at a time (from set-up to drop), so with one server two episodes of a task take turns,
+  and prefkit starts as many servers as the concurrency needs. The table is created and filled one statement
+  at a time (AgentBench's single multi-statement call intermittently fails with "Commands out of sync" under
+  that client). Each statement runs under the server's `max_statement_time`.
 - `sqlite`: the embedded engine, one in-memory database an episode, with MD5 and CONCAT_WS registered and the
   grader's table hash computed as MySQL's `group_concat(... ORDER BY ...)` would; its observations are
   SQLite's (Python's `sqlite3` rows and messages), so it is for quick runs and tests, not for scores.
@@ -20,6 +22,7 @@ with `cursor.execute(sql, data, multi=True)`, answer `str(cursor.fetchall())`, c
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 import threading
 import time
@@ -30,6 +33,7 @@ from urllib.parse import unquote, urlparse
 from prefkit.errors import ConfigError, MissingExtraError, ServerError
 
 ENGINES = ("mariadb", "sqlite")
+_USE = re.compile(r"\buse\b", re.I)
 MAX_OBSERVATION = 800  # Interaction.py: result[:800] + "[TRUNCATED]"
 
 
@@ -184,39 +188,85 @@ def _text(value: Any) -> str:
 
 
 class MySQLEngine(Engine):
-    """A MySQL-compatible server: prefkit's own MariaDB (`url=None`) or the one at `mysql://user:pw@host:port`."""
+    """MySQL-compatible servers: prefkit's own MariaDB (`url=None`; `servers` of them) or the one at
+    `mysql://user:pw@host:port`. An episode's database is named after its table, and a name is used by one
+    episode of a server at a time: with several servers, that many episodes of one task run side by side."""
 
-    def __init__(self, url: str | None = None, statement_timeout: float = 10.0):
+    def __init__(self, url: str | None = None, statement_timeout: float = 10.0, servers: int = 1):
         try:
             import mysql.connector  # noqa: F401
         except ImportError:
             needs = "the mariadb engine needs mysql-connector-python: pip install 'prefkit[env]'"
             raise MissingExtraError(needs) from None
         self.statement_timeout = statement_timeout
-        self.server = None
-        if url is None:
+        self.servers: list = []
+        self.own = url is None
+        if self.own:
             from prefkit.envs.dbbench.server import MariaDBServer
 
-            self.server = MariaDBServer().start()
-            self.connect_args = self.server.connect_args
+            try:
+                for _ in range(max(1, servers)):  # launched together, then waited for
+                    # Its own servers apply the statement time limit to every session (one round trip fewer).
+                    self.servers.append(MariaDBServer(statement_timeout=statement_timeout).launch())
+                for server in self.servers:
+                    server.ready()
+            except BaseException:
+                for server in self.servers:
+                    server.stop()
+                raise
+            self.targets = [server.connect_args for server in self.servers]
             self.name = "mariadb"
         else:
-            self.connect_args = parse_url(url)
+            self.targets = [parse_url(url)]
             self.name = "mysql"
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._in_use: list[set[str]] = [set() for _ in self.targets]
+        self._idle: list[list[Any]] = [[] for _ in self.targets]  # connections of finished episodes, reused
+        self._free = threading.Condition()
 
-    def lock(self, database: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(database, threading.Lock())
+    def acquire(self, database: str) -> int:
+        """A server where no episode uses the name `database` (the least busy one); waits for one otherwise."""
+        with self._free:
+            while True:
+                free = [i for i, names in enumerate(self._in_use) if database not in names]
+                if free:
+                    chosen = min(free, key=lambda i: len(self._in_use[i]))
+                    self._in_use[chosen].add(database)
+                    return chosen
+                self._free.wait()
+
+    def release(self, target: int, database: str, connection=None) -> None:
+        """The name is free again on that server; `connection` (still usable) goes to the next episode."""
+        with self._free:
+            self._in_use[target].discard(database)
+            if connection is not None:
+                self._idle[target].append(connection)
+            self._free.notify_all()
+
+    def connection(self, target: int):
+        """An idle connection to the server, or a new one: each connect of the pinned client's C extension drops
+        a reference to None it never took (about 1.6 a connect under Python 3.11), which kills the interpreter
+        after some ten thousand; episodes therefore reuse their connections."""
+        import mysql.connector
+
+        with self._free:
+            if self._idle[target]:
+                return self._idle[target].pop()
+        return mysql.connector.connect(**self.targets[target])
 
     def create(self, entry: dict) -> Database:
         return MySQLDatabase(self, entry)
 
     def close(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
+        with self._free:
+            idle, self._idle = [c for pool in self._idle for c in pool], [[] for _ in self.targets]
+        for connection in idle:
+            try:
+                connection.close()
+            except Exception:  # the server may be gone already
+                pass
+        for server in self.servers:
+            server.stop()
+        self.servers = []
 
 
 class MySQLDatabase(Database):
@@ -227,16 +277,19 @@ class MySQLDatabase(Database):
 
         self.engine, self.entry = engine, entry
         self.database, _, statements = setup_statements(entry)
-        self._lock = engine.lock(self.database)
-        self._lock.acquire()
+        self.target = engine.acquire(self.database)
         self._closed = False
         try:
             # AgentBench also passes pool_reset_session=True, which makes the client pool its one connection;
             # episodes need a connection each, and a plain one answers the same.
-            self.connection = mysql.connector.connect(**engine.connect_args)
+            self.connection = engine.connection(self.target)
+            self.connection.cmd_reset_connection()
             with self.connection.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
-                cursor.execute(f"CREATE DATABASE `{self.database}`")
+                try:
+                    cursor.execute(f"CREATE DATABASE `{self.database}`")
+                except mysql.connector.DatabaseError:  # left by an episode whose drop failed
+                    cursor.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
+                    cursor.execute(f"CREATE DATABASE `{self.database}`")
         except mysql.connector.Error as error:
             self.close()
             raise ServerError(f"the MySQL server refused an episode's database: {error}") from None
@@ -249,16 +302,30 @@ class MySQLDatabase(Database):
 
     setup_error = ""
     _last = ""
+    _in: str | None = None  # the database the connection has selected, when known
 
     def _run(self, sql: str, database: str | None, data: tuple = ()) -> str:
-        """Interaction.py `Container.execute`, with a per-statement time limit set after the reconnect."""
-        self.connection.reconnect()
+        """Interaction.py `Container.execute`, with a per-statement time limit. AgentBench reconnects before
+        each statement; resetting the connection (COM_RESET_CONNECTION) gives the same fresh session (user
+        variables, temporary tables and session settings gone) without the client's leak on connect. A
+        connection a statement left unusable ("Commands out of sync") is replaced."""
+        import mysql.connector
+
+        try:
+            self.connection.cmd_reset_connection()  # keeps the current database
+        except mysql.connector.Error:
+            self.connection.reconnect()
+            self._in = None
         try:
             with self.connection.cursor() as cursor:
-                cursor.execute(f"SET SESSION max_statement_time = {self.engine.statement_timeout:g}")
-                if database:
+                if not self.engine.own:
+                    cursor.execute(f"SET SESSION max_statement_time = {self.engine.statement_timeout:g}")
+                if database and self._in != database:  # AgentBench's `use` before every statement, when needed
                     cursor.execute(f"use `{database}`;")
                     cursor.fetchall()
+                    self._in = database
+                if _USE.search(sql):  # the statement may choose another database: `use` ours again next time
+                    self._in = None
                 cursor.execute(sql, data, multi=True)
                 result = cursor.fetchall()
                 result = str(result)
@@ -279,16 +346,18 @@ class MySQLDatabase(Database):
         if self._closed:
             return
         self._closed = True
+        reusable = None
         try:
             if getattr(self, "connection", None) is not None:
-                self.connection.reconnect()
-                with self.connection.cursor() as cursor:
-                    cursor.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
-                self.connection.close()
+                self._run(f"DROP DATABASE IF EXISTS `{self.database}`", None)
+                if self.failed:
+                    self.connection.close()
+                else:
+                    reusable = self.connection
         except Exception:  # the server may be gone already; the database goes with it
             pass
         finally:
-            self._lock.release()
+            self.engine.release(self.target, self.database, reusable)
 
 
 def parse_url(url: str) -> dict:
@@ -304,12 +373,12 @@ def parse_url(url: str) -> dict:
     }
 
 
-def open_engine(name: str, url: str | None = None, statement_timeout: float = 10.0) -> Engine:
-    """The engine `name` (mariadb: prefkit's own server, or the one at `url`)."""
+def open_engine(name: str, url: str | None = None, statement_timeout: float = 10.0, servers: int = 1) -> Engine:
+    """The engine `name` (mariadb: `servers` servers of prefkit's own, or the one at `url`)."""
     if name == "sqlite":
         if url:
             raise ConfigError("--db-url is for the mariadb engine")
         return SQLiteEngine(statement_timeout)
     if name == "mariadb":
-        return MySQLEngine(url, statement_timeout)
+        return MySQLEngine(url, statement_timeout, servers)
     raise ConfigError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
