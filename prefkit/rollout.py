@@ -434,6 +434,8 @@ def rollout_file(
                 summary.episodes, summary.already_done = len(episodes), len(previous)
                 with ctx.progress(f"rollout ({config.env}, {config.engine})", len(episodes)) as advance:
                     advance(len(previous))
+                    if progress is not None:
+                        progress(0, summary)
 
                     def told(n: int, current: RolloutSummary) -> None:
                         advance(n)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
 import click
 from rich.table import Table
 
 from prefkit.cli.app import console, echo_json, stage_context
 from prefkit.cli.options import PATH, build_config, config_option, pop_config_flags
 from prefkit.rollout import RolloutConfig
+from prefkit.stage import no_progress
 
 
 @click.command("rollout")
@@ -43,7 +49,9 @@ def rollout_command(tasks_path, out_path, as_json, quiet, **flags) -> None:
     from prefkit.rollout import rollout_file
 
     config = build_config(RolloutConfig, None, pop_config_flags(flags), "rollout options")
-    report = rollout_file(config, tasks_path, out_path, ctx=stage_context(quiet, "rollout options"))
+    ctx = stage_context(quiet, "rollout options")
+    with _success_bar(quiet) as told:
+        report = rollout_file(config, tasks_path, out_path, ctx=replace(ctx, progress=no_progress), progress=told)
     if as_json:
         echo_json(report)
     if not quiet:
@@ -70,3 +78,34 @@ def _print_table(report: dict) -> None:
     for name, value in rows:
         table.add_row(name, str(value))
     console.print(table)
+
+
+@contextmanager
+def _success_bar(quiet: bool) -> Iterator[Callable]:
+    """A rich bar of finished episodes with the success rate so far (nothing with --quiet or off a terminal)."""
+    if quiet or not sys.stderr.isatty():
+        yield lambda n, summary: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    with bar:
+        task = None
+
+        def told(n: int, summary) -> None:
+            nonlocal task
+            if task is None:
+                task = bar.add_task("rollout", total=summary.episodes, rate="")
+            done = summary.already_done + summary.played
+            rate = f"success {summary.successes / done:.1%}" if done else ""
+            bar.update(task, completed=done, rate=rate)
+
+        yield told
