@@ -552,9 +552,10 @@ def evaluate_env(
             max_tokens=config.max_new_tokens,
             concurrency=config.concurrency,
             limit=config.limit,
+            tasks=tasks,
         )
         trajectories = out_dir / f"trajectories-{model.label}.jsonl"
-        report = rollout_file(rollout, tasks, trajectories, ctx=StageContext(resume=ctx.resume))
+        report = rollout_file(rollout, trajectories, ctx=StageContext(resume=ctx.resume, source=ctx.source))
         records = {(row["task_id"], row["sample"]): row for row in _read_records(trajectories)}
         order = sorted(records, key=lambda key: key)
         rows = [episode_measures(records[key], scorer) for key in order]

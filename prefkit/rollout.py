@@ -290,37 +290,51 @@ class RolloutSummary:
         return {**counts, "success_rate": self.successes / done if done else None}
 
 
+def _timed(function, *args):
+    """`function(*args)` and the seconds it took, measured in the thread that ran it (not the waiting)."""
+    tick = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - tick
+
+
 async def _play(
-    env: Environment, policy, task_id: str, sample: int, pool: ThreadPoolExecutor, engine: str
+    env: Environment, policy, task_id: str, sample: int, pool: ThreadPoolExecutor, slots: asyncio.Semaphore
 ) -> dict[str, Any]:
-    """One episode from start to grade; the record `prefkit rollout` appends."""
+    """One episode from start to grade; the record `prefkit rollout` appends. The episode's set-up runs while
+    the policy writes its first turn, and its grading and clean-up after it has left its slot, so only the
+    steps themselves stand between one policy turn and the next."""
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     env_seconds = policy_seconds = 0.0
-    tick = time.perf_counter()
-    episode = await loop.run_in_executor(pool, env.start, task_id, sample)
-    env_seconds += time.perf_counter() - tick
+    episode = env.start(task_id, sample)
     turns, usage = [], {"prompt_tokens": 0, "completion_tokens": 0, "cached_turns": 0}
+    setup = None
     try:
-        while not episode.done:
-            tick = time.perf_counter()
-            reply = await policy.reply(episode, sample, len(turns))
-            policy_seconds += time.perf_counter() - tick
-            if reply.message is None:
-                episode.stop(reply.stop or "unknown")
-                turns.append({"turn": len(turns) + 1, "stopped": reply.stop, "error": reply.error})
-                break
-            usage["prompt_tokens"] += reply.prompt_tokens
-            usage["completion_tokens"] += reply.completion_tokens
-            usage["cached_turns"] += reply.cached
-            tick = time.perf_counter()
-            step = await loop.run_in_executor(pool, episode.step, reply.message)
-            env_seconds += time.perf_counter() - tick
-            turns.append(step.to_dict())
-        tick = time.perf_counter()
-        outcome: Outcome = await loop.run_in_executor(pool, episode.grade)
-        env_seconds += time.perf_counter() - tick
+        async with slots:
+            setup = loop.run_in_executor(pool, _timed, episode.prepare)
+            while not episode.done:
+                tick = time.perf_counter()
+                reply = await policy.reply(episode, sample, len(turns))
+                policy_seconds += time.perf_counter() - tick
+                if reply.message is None:
+                    episode.stop(reply.stop or "unknown")
+                    turns.append({"turn": len(turns) + 1, "stopped": reply.stop, "error": reply.error})
+                    break
+                usage["prompt_tokens"] += reply.prompt_tokens
+                usage["completion_tokens"] += reply.completion_tokens
+                usage["cached_turns"] += reply.cached
+                if not turns:
+                    env_seconds += (await setup)[1]
+                step, seconds = await loop.run_in_executor(pool, _timed, episode.step, reply.message)
+                env_seconds += seconds
+                turns.append(step.to_dict())
+        if not turns or "stopped" in turns[0]:
+            env_seconds += (await setup)[1]
+        outcome, seconds = await loop.run_in_executor(pool, _timed, episode.grade)
+        env_seconds += seconds
     finally:
+        if setup is not None:
+            await asyncio.gather(setup, return_exceptions=True)
         await loop.run_in_executor(pool, episode.close)
     for record, progress in zip((t for t in turns if "stopped" not in t), outcome.progress):
         record["progress"] = progress
@@ -328,7 +342,7 @@ async def _play(
         "task_id": task_id,
         "sample": sample,
         "env": env.name,
-        "engine": engine,
+        "engine": env.engine,
         "policy": policy.label,
         "messages": episode.messages,
         "turns": turns,
@@ -348,14 +362,14 @@ async def _play(
 async def _run(
     env: Environment, policy, todo: list[tuple[str, int]], log_: AppendLog, config: RolloutConfig, summary, advance
 ) -> None:
-    pool = ThreadPoolExecutor(max_workers=config.concurrency + 2, thread_name_prefix="episode")
+    # Threads for the steps of the episodes in play, and for the set-ups and clean-ups beside them.
+    pool = ThreadPoolExecutor(max_workers=2 * config.concurrency + 2, thread_name_prefix="episode")
     slots = asyncio.Semaphore(config.concurrency)
     if isinstance(policy, (TeacherPolicy, LocalPolicy)):
         await policy.start()
 
     async def one(task_id: str, sample: int) -> None:
-        async with slots:
-            record = await _play(env, policy, task_id, sample, pool, env.engine)
+        record = await _play(env, policy, task_id, sample, pool, slots)
         log_.append(record)
         summary.records.append(record)
         _count(summary, record)
@@ -385,14 +399,15 @@ def _count(summary: RolloutSummary, record: dict) -> None:
     summary.env_seconds += record["seconds"]["env"]
 
 
-def rollout_file(
-    config: RolloutConfig, tasks: Path, out: Path, *, ctx: StageContext | None = None, progress=None
-) -> dict[str, Any]:
-    """Play every (task, sample) not yet in `out`, appending each finished episode; returns the summary with
-    the benchmark's metrics over every episode in `out`. `progress(n, summary)` is told of each episode."""
+def rollout_file(config: RolloutConfig, out: Path, *, ctx: StageContext | None = None, progress=None) -> dict[str, Any]:
+    """Play every (task, sample) of `config.tasks` not yet in `out`, appending each finished episode; returns the
+    summary with the benchmark's metrics over every episode in `out`. `progress(n, summary)` is told of each
+    episode. `prefkit rollout` and a recipe's rollout stage both call this."""
     ctx = ctx or StageContext()
-    _check(config, "rollout options")
-    tasks, out = Path(tasks), Path(out)
+    _check(config, ctx.source)
+    if config.tasks is None:
+        raise ConfigError(f"{ctx.source}: missing required setting 'rollout.tasks' (the benchmark's task file)")
+    tasks, out = Path(config.tasks), Path(out)
     replay = Path(config.policy[len("replay:") :]) if config.policy.startswith("replay:") else None
     sides = {"--out's lock": side_file(out, "lock", "")}
     if replay is None:
@@ -449,7 +464,10 @@ def rollout_file(
                 ]
             summary.metrics = env.summarise(graded)
     summary.seconds = round(time.perf_counter() - started, 3)
-    return summary.as_dict()
+    report = summary.as_dict()
+    if report["metrics"].get("overall_cat_accuracy") is not None:
+        report["overall_cat_accuracy"] = report["metrics"]["overall_cat_accuracy"]
+    return report
 
 
 def _check(config: RolloutConfig, source: str) -> None:
@@ -459,16 +477,6 @@ def _check(config: RolloutConfig, source: str) -> None:
         raise ConfigError(f"{source}: db_url is for the mariadb engine")
     if not config.policy.startswith("replay:") and config.samples > 1 and config.temperature == 0:
         raise ConfigError(f"{source}: several samples per task need a temperature above 0")
-
-
-def rollout_stage(config: RolloutConfig, out: Path, *, ctx: StageContext | None = None) -> dict[str, Any]:
-    """The recipe's rollout stage: `rollout_file` over the task file the section names."""
-    if config.tasks is None:
-        raise ConfigError("missing required setting 'rollout.tasks' (the benchmark's task file)")
-    report = rollout_file(config, Path(config.tasks), out, ctx=ctx)
-    if report["metrics"].get("overall_cat_accuracy") is not None:
-        report["overall_cat_accuracy"] = report["metrics"]["overall_cat_accuracy"]
-    return report
 
 
 def _counts(report: dict[str, Any]) -> dict[str, Any]:
@@ -487,7 +495,7 @@ def _check_stage(config: RolloutConfig, source: str) -> None:
 STAGE = Stage(
     "rollout",
     RolloutConfig,
-    rollout_stage,
+    rollout_file,
     outputs={"out": Output("trajectories", "trajectories.jsonl")},
     check=_check_stage,
     counts=_counts,

@@ -138,12 +138,15 @@ def test_the_run_and_the_command_call_the_same_stage_functions():
     from prefkit.filters.pipeline import filter_file
     from prefkit.generate import generate_file
     from prefkit.review.stage import review_pairs
+    from prefkit.rollout import rollout_file
     from prefkit.run import STAGES, stage_named
     from prefkit.tasks import make_tasks
     from prefkit.train.demo_model import demo_model_stage
     from prefkit.train.dpo import dpo_stage
 
-    functions = [make_tasks, generate_file, filter_file, review_pairs, demo_model_stage, dpo_stage, evaluate_file]
+    functions = [
+        make_tasks, rollout_file, generate_file, filter_file, review_pairs, demo_model_stage, dpo_stage, evaluate_file
+    ]  # fmt: skip
     assert [stage_named(name).function for name in STAGES] == functions
     assert [stage_named(name).config for name in STAGES] == [
         Recipe.model_fields[name].annotation.__args__[0] for name in STAGES

@@ -48,10 +48,10 @@ def rollout_command(tasks_path, out_path, as_json, quiet, **flags) -> None:
     """
     from prefkit.rollout import rollout_file
 
-    config = build_config(RolloutConfig, None, pop_config_flags(flags), "rollout options")
+    config = build_config(RolloutConfig, {"tasks": tasks_path}, pop_config_flags(flags), "rollout options")
     ctx = stage_context(quiet, "rollout options")
     with _success_bar(quiet) as told:
-        report = rollout_file(config, tasks_path, out_path, ctx=replace(ctx, progress=no_progress), progress=told)
+        report = rollout_file(config, out_path, ctx=replace(ctx, progress=no_progress), progress=told)
     if as_json:
         echo_json(report)
     if not quiet:

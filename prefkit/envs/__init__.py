@@ -55,6 +55,10 @@ class Episode(ABC):
     messages: list[dict]
     done: bool
 
+    def prepare(self) -> None:  # noqa: B027 - an episode with nothing to set up
+        """Set up what the episode needs before its first step (a database): `start` is cheap, so a policy can
+        be asked for the first turn while this runs; `step` and `grade` call it if nobody did."""
+
     @abstractmethod
     def step(self, message: dict) -> Step:
         """Take one assistant message; its observation (if any) is appended to `messages`."""
@@ -84,7 +88,7 @@ class Environment(ABC):
 
     @abstractmethod
     def start(self, task_id: str, sample: int = 0) -> Episode:
-        """A fresh, isolated episode of one task."""
+        """A fresh, isolated episode of one task (its opening messages; the set-up is `Episode.prepare`)."""
 
     @abstractmethod
     def summarise(self, outcomes: list[tuple[str, Outcome]]) -> dict[str, Any]:

@@ -208,6 +208,7 @@ def test_mariadb_observations_are_agentbenchs_character_for_character(mariadb, s
     task_id = first(mariadb, "counting")
     episode = mariadb.start(task_id)
     try:
+        episode.prepare()
         database = episode.database.database
         step = episode.step(operation(sql))
         reference = mysql.connector.connect(**mariadb._engine.targets[0])
@@ -235,6 +236,8 @@ def test_episodes_are_isolated_while_they_run_side_by_side(mariadb):
     table = mariadb.entries[counting]["table"]["table_name"]
     a, b = mariadb.start(update), mariadb.start(counting)
     try:
+        a.prepare()
+        b.prepare()
         wrecked = a.step(operation(f"DROP TABLE `{mariadb.entries[update]['table']['table_name']}`"))
         assert wrecked.observation == "[]"
         assert b.step(operation(f"SELECT COUNT(*) > 0 FROM `{table}`")).observation == "[(1,)]"
@@ -286,8 +289,8 @@ SERVER_SCRIPT = textwrap.dedent(
     import sys, time
     from prefkit.envs import open_env
     env = open_env("dbbench", sys.argv[1], engine="mariadb")
-    print(env._engine.servers[0]._process.pid, env._engine.servers[0].folder, flush=True)
-    try:
+    try:  # the signal may come the moment the line is out
+        print(env._engine.servers[0]._process.pid, env._engine.servers[0].folder, flush=True)
         time.sleep(120)
     finally:
         env.close()
@@ -340,8 +343,10 @@ def test_with_enough_servers_two_episodes_of_one_task_run_side_by_side():
         assert len(env._engine.servers) == 2
         task_id = first(env, "UPDATE")
         table = env.entries[task_id]["table"]["table_name"]
-        a, b = env.start(task_id), env.start(task_id)  # neither waits
+        a, b = env.start(task_id), env.start(task_id)
         try:
+            a.prepare()
+            b.prepare()  # does not wait for a
             assert a.database.target != b.database.target
             a.step(operation(f"DELETE FROM `{table}`"))
             rows = len(env.entries[task_id]["table"]["table_info"]["rows"])

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,10 @@ class DBBenchEpisode(Episode):
             {"role": "assistant", "content": "Ok."},
             {"role": "user", "content": entry["description"] + "\n" + entry.get("add_description", "")},
         ]
-        self.database: Database | None = engine.create(entry)
+        self.engine = engine
+        self.database: Database | None = None
+        self._prepared = threading.Lock()
+        self._closed = False
         self.rounds = 0
         self.done = False
         self.status = COMPLETED
@@ -158,9 +162,15 @@ class DBBenchEpisode(Episode):
         self._failed: list[bool] = []  # per executed statement: did it answer with an error
         self.error = ""
 
+    def prepare(self) -> None:
+        with self._prepared:
+            if self.database is None and not self._closed:
+                self.database = self.engine.create(self.entry)
+
     def step(self, message: dict) -> Step:
         if self.done:
             raise RuntimeError("the episode is over")
+        self.prepare()
         started = time.monotonic()
         content = message.get("content")
         if content is None and self.steps:
@@ -216,6 +226,7 @@ class DBBenchEpisode(Episode):
             self._end(status if status in STATUSES else UNKNOWN)
 
     def grade(self) -> Outcome:
+        self.prepare()
         kind = self.entry["type"][0]
         if kind in MODIFYING:
             answer = self.database.table_hash() if self.database is not None else ""
@@ -233,9 +244,11 @@ class DBBenchEpisode(Episode):
         return Outcome(self.status, success, float(success), result, progress)
 
     def close(self) -> None:
-        if self.database is not None:
-            self.database.close()
-            self.database = None
+        with self._prepared:
+            self._closed = True
+            if self.database is not None:
+                self.database.close()
+                self.database = None
 
 
 def answer_matches(answer: str, label: list) -> bool:
