@@ -58,9 +58,11 @@ def measure(engine: str, url: str, args: argparse.Namespace, folder: Path) -> di
     per_episode = turns / len(records)
     bound = args.concurrency / (per_episode * args.latency)
     rate = len(records) / summary["seconds"]
+    playing = len(records) / summary["play_seconds"]
     return {"engine": engine, "episodes": len(records), "turns_per_episode": per_episode, "rate": rate,
-            "bound": bound, "fraction": rate / bound, "env_ms_per_step": 1000 * env_seconds / turns,
-            "seconds": summary["seconds"], "wall": wall, "success": summary["success_rate"]}  # fmt: skip
+            "bound": bound, "fraction": rate / bound, "playing": playing, "env_ms_per_step": 1000 * env_seconds / turns,
+            "seconds": summary["seconds"], "wall": wall, "success": summary["success_rate"],
+            "start": summary["seconds"] - summary["play_seconds"]}  # fmt: skip
 
 
 def main() -> None:
@@ -89,9 +91,10 @@ def main() -> None:
     for r in results:
         print(
             f"{r['engine']:8} {r['episodes']} episodes, {r['turns_per_episode']:.2f} turns each, "
-            f"{r['rate']:.1f} episodes/s vs bound {r['bound']:.1f} = {r['fraction']:.1%}; "
-            f"environment {r['env_ms_per_step']:.2f} ms per step; {r['seconds']:.1f}s "
-            f"({r['wall']:.1f}s wall incl. start-up); success {r['success']:.3f}"
+            f"{r['rate']:.1f} episodes/s vs bound {r['bound']:.1f} = {r['fraction']:.1%} of the whole run "
+            f"({r['playing'] / r['bound']:.1%} while playing, without the {r['start']:.1f}s of opening and closing "
+            f"the environment); environment {r['env_ms_per_step']:.2f} ms per step; {r['seconds']:.1f}s "
+            f"({r['wall']:.1f}s wall incl. the interpreter's start); success {r['success']:.3f}"
         )
 
 

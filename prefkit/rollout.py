@@ -280,6 +280,7 @@ class RolloutSummary:
     completion_tokens: int = 0
     cache_hits: int = 0
     seconds: float = 0.0
+    play_seconds: float = 0.0  # from the first episode's start to the last one's end (no start-up, no shutdown)
     env_seconds: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
     records: list[dict] = field(default_factory=list, repr=False)
@@ -457,7 +458,9 @@ def rollout_file(config: RolloutConfig, out: Path, *, ctx: StageContext | None =
                         if progress is not None:
                             progress(n, current)
 
+                    playing = time.perf_counter()
                     asyncio.run(_run(env, policy, todo, log_, config, summary, told))
+                    summary.play_seconds = round(time.perf_counter() - playing, 3)
                 graded = [
                     (row["task_id"], Outcome(row["status"], row["success"], row["reward"], row.get("result") or {}))
                     for row in summary.records
