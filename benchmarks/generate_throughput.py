@@ -13,30 +13,13 @@ import json
 import os
 import platform
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/models", timeout=1).read()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("stand-in server did not start")
+from standin_process import standin
 
 
 def main() -> None:
@@ -45,14 +28,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.5)
     args = parser.parse_args()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "prefkit.teacher.standin", "--port", str(port), "--latency", str(args.latency)],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_ready(url)
+    with standin("--latency", str(args.latency)) as url:
         with tempfile.TemporaryDirectory() as folder:
             folder = Path(folder)
             with (folder / "tasks.jsonl").open("w") as handle:
@@ -120,9 +96,6 @@ def main() -> None:
                 env=dict(os.environ, OPENAI_API_KEY="bench"),
             )
             start_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    finally:
-        server.terminate()
-        server.wait()
     if done.returncode:
         raise SystemExit(done.stderr)
     summary = json.loads(done.stdout)

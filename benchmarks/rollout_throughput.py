@@ -13,32 +13,15 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
+from standin_process import standin
+
 DEV = Path(__file__).resolve().parents[1] / "data" / "corpus" / "agentbench" / "dbbench_dev.jsonl"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_ready(url: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/models", timeout=1).read()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("stand-in server did not start")
 
 
 def measure(engine: str, url: str, args: argparse.Namespace, folder: Path) -> dict:
@@ -72,20 +55,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--engines", default="sqlite,mariadb")
     args = parser.parse_args()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "prefkit.teacher.standin", "--port", str(port), "--latency", str(args.latency),
-         "--dbbench-tasks", str(DEV), "--correct-share", "0.5"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        wait_ready(url)
-        with tempfile.TemporaryDirectory() as folder:
-            results = [measure(engine, url, args, Path(folder)) for engine in args.engines.split(",")]
-    finally:
-        server.terminate()
-        server.wait()
+    flags = ("--latency", str(args.latency), "--dbbench-tasks", str(DEV), "--correct-share", "0.5")
+    with standin(*flags) as url, tempfile.TemporaryDirectory() as folder:
+        results = [measure(engine, url, args, Path(folder)) for engine in args.engines.split(",")]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"DBBench dev (60 tasks) x {args.samples} samples, concurrency {args.concurrency}, latency {args.latency}s")
     for r in results:
