@@ -354,3 +354,41 @@ def test_with_enough_servers_two_episodes_of_one_task_run_side_by_side():
         finally:
             a.close()
             b.close()
+
+
+def test_a_task_set_of_another_shape_plays_by_the_same_rules(tmp_path):
+    """A JSON list (AgentBench reads .json that way), a DELETE task (graded by the table hash, counted under
+    SELECT by AgentBench's metric), a task with no rows and a label of several values."""
+    rows = [["a", "1"], ["b", None], ["c", "3"]]
+    table = {"table_name": "things", "table_info": {"columns": [{"name": "name"}, {"name": "n"}], "rows": rows}}
+    empty = {"table_name": "empty", "table_info": {"columns": [{"name": "x"}], "rows": []}}
+    delete = {"description": "Delete b.", "add_description": "", "type": ["DELETE"], "table": table,
+              "label": ["DELETE FROM things WHERE name = 'b'"], "answer_md5": ""}  # fmt: skip
+    from prefkit.envs.dbbench.engines import SQLiteEngine
+
+    db = SQLiteEngine().create(delete)  # the hash the gold DELETE leaves
+    db.execute(delete["label"][0])
+    delete["answer_md5"] = db.table_hash()
+    db.close()
+    several = {"description": "Names?", "add_description": "", "type": ["SELECT"], "table": table,
+               "label": ["a", "c"]}  # fmt: skip
+    nothing = {"description": "Rows?", "add_description": "", "type": ["counting"], "table": empty, "label": ["0"]}
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps([delete, several, nothing]))
+    with open_env("dbbench", path, engine="sqlite") as env:
+        ids = env.task_ids()
+        _, _, deleted = replay(env, ids[0], [operation(delete["label"][0]), answer(["done"])])
+        _, _, names = replay(env, ids[1], [answer(["c", "a"])])
+        _, steps, counted = replay(env, ids[2], [operation("SELECT COUNT(*) FROM empty"), answer(["0"])])
+        assert deleted.success and names.success and counted.success and steps[0].observation == "[(0,)]"
+        metrics = env.summarise([(ids[0], deleted), (ids[1], names), (ids[2], counted)])
+    assert metrics["SELECT_accuracy"] == 1.0 and metrics["INSERT_accuracy"] == 0.0  # no INSERT task: 0, as there
+
+
+def test_a_task_without_its_type_is_one_line_naming_the_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"description": "q", "table": {"table_name": "t", "table_info": {}}}) + "\n")
+    from prefkit.errors import InputError
+
+    with pytest.raises(InputError, match="bad.jsonl:1"):
+        open_env("dbbench", path, engine="sqlite")

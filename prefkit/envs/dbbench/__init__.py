@@ -98,9 +98,9 @@ class DBBench(Environment):
             raise InputError("file not found; check the path", str(self.path))
         self.max_round = max_round
         self.entries: dict[str, dict] = {}
-        for line, row in iter_jsonl(self.path):
-            task = dbbench_task(self.path, line, row)
+        for line, row in _rows(self.path):
             _check_entry(row, self.path, line)
+            task = dbbench_task(self.path, line, row)
             self.entries[task["id"]] = row
         if not self.entries:
             raise InputError("no DBBench tasks in the file", str(self.path))
@@ -125,6 +125,26 @@ class DBBench(Environment):
         self._engine.close()
 
 
+def _rows(path: Path):
+    """(line or index, row) of a DBBench file: JSON Lines, or a JSON list when the name ends in .json, as
+    AgentBench reads either."""
+    if path.suffix != ".json":
+        yield from iter_jsonl(path)
+        return
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"not a JSON list of DBBench tasks ({error})", str(path)) from None
+    if not isinstance(data, list):
+        raise InputError("expected a JSON list of DBBench tasks", str(path))
+    for index, row in enumerate(data, start=1):
+        if not isinstance(row, dict):
+            raise InputError(f"item {index} is not a task object", str(path))
+        yield index, row
+
+
 def _check_entry(row: dict, path: Path, line: int) -> None:
     """What playing and grading a row needs, checked before any episode (one line naming what is missing)."""
     table = row.get("table") or {}
@@ -133,7 +153,9 @@ def _check_entry(row: dict, path: Path, line: int) -> None:
         raise InputError("a DBBench task needs table.table_name and table.table_info", str(path), line)
     if not isinstance(info.get("columns"), list) or not isinstance(info.get("rows"), list):
         raise InputError("a DBBench task needs table.table_info.columns and .rows", str(path), line)
-    kind = (row.get("type") or [None])[0]
+    if not isinstance(row.get("description"), str) or not isinstance(row.get("type"), list) or not row["type"]:
+        raise InputError('a DBBench task needs its description and type (a list, e.g. ["SELECT"])', str(path), line)
+    kind = row["type"][0]
     if kind in MODIFYING and not isinstance(row.get("answer_md5"), str):
         raise InputError(f"a {kind} task needs its answer_md5", str(path), line)
     if kind not in MODIFYING and not isinstance(row.get("label"), list):
