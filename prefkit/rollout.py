@@ -360,24 +360,43 @@ async def _play(
     }
 
 
+class _Trajectories:
+    """The output, opened (and an existing one repaired) at once, but created only when the first episode ends:
+    a run that fails before any episode (an unreachable teacher) leaves no file behind."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.log = AppendLog(path) if path.exists() else None
+        self.rows = self.log.rows if self.log else []
+
+    def append(self, record: dict) -> None:
+        if self.log is None:
+            self.log = AppendLog(self.path)
+        self.log.append(record)
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+
+
 async def _run(
-    env: Environment, policy, todo: list[tuple[str, int]], log_: AppendLog, config: RolloutConfig, summary, advance
+    env: Environment, policy, todo: list[tuple[str, int]], out: _Trajectories, config: RolloutConfig, summary, advance
 ) -> None:
     # Threads for the steps of the episodes in play, and for the set-ups and clean-ups beside them.
     pool = ThreadPoolExecutor(max_workers=2 * config.concurrency + 2, thread_name_prefix="episode")
     slots = asyncio.Semaphore(config.concurrency)
-    if isinstance(policy, (TeacherPolicy, LocalPolicy)):
-        await policy.start()
 
     async def one(task_id: str, sample: int) -> None:
         record = await _play(env, policy, task_id, sample, pool, slots)
-        log_.append(record)
+        out.append(record)
         summary.records.append(record)
         _count(summary, record)
         summary.played += 1
         advance(1, summary)
 
     try:
+        if isinstance(policy, (TeacherPolicy, LocalPolicy)):
+            await policy.start()
         tasks = [asyncio.ensure_future(one(task_id, sample)) for task_id, sample in todo]
         try:
             await asyncio.gather(*tasks)
@@ -437,7 +456,8 @@ def rollout_file(config: RolloutConfig, out: Path, *, ctx: StageContext | None =
             task_ids = env.task_ids()[: config.limit] if config.limit else env.task_ids()
             policy = open_policy(config, task_ids, out)
             episodes = policy.episodes(task_ids, config.samples)
-            with AppendLog(out) as log_:
+            log_ = _Trajectories(out)
+            try:
                 done = {(row.get("task_id"), row.get("sample")) for row in log_.rows}
                 # Sample-major: episodes in play at once are of different tasks (one task's episodes share a
                 # database name on a server, so they take turns).
@@ -465,6 +485,8 @@ def rollout_file(config: RolloutConfig, out: Path, *, ctx: StageContext | None =
                     (row["task_id"], Outcome(row["status"], row["success"], row["reward"], row.get("result") or {}))
                     for row in summary.records
                 ]
+            finally:
+                log_.close()
             summary.metrics = env.summarise(graded)
     summary.seconds = round(time.perf_counter() - started, 3)
     report = summary.as_dict()

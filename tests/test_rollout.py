@@ -133,3 +133,10 @@ def test_a_killed_rollout_resumes_without_playing_an_episode_twice_or_asking_twi
     # Only what was in flight when the kill came (4 episodes at once) is asked again: every answer that
     # arrived was cached, including the earlier turns of the episodes the kill cut short.
     assert len(asked_twice) <= 4
+
+
+def test_an_unreachable_teacher_is_one_line_and_leaves_no_file(tmp_path):
+    out = tmp_path / "traj.jsonl"
+    result, _ = rollout("--policy", "openai:m@http://127.0.0.1:9/v1", "--engine", "sqlite", "--out", str(out))
+    assert result.exit_code == 4 and "cannot reach the teacher" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
