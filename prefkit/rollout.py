@@ -115,8 +115,9 @@ class ReplayPolicy:
         return f"replay:{self.path.name}"
 
     def episodes(self, task_ids: list[str], samples: int) -> list[tuple[str, int]]:
-        every = [(task_id, sample) for task_id in task_ids for sample in range(samples)]
-        return [episode for episode in every if episode in self.turns]
+        """Every recorded (task, sample) of these tasks, whatever --samples says: the file decides."""
+        order = {task_id: index for index, task_id in enumerate(task_ids)}
+        return sorted((key for key in self.turns if key[0] in order), key=lambda key: (order[key[0]], key[1]))
 
     async def reply(self, episode: Episode, sample: int, turn: int) -> Reply:
         turns = self.turns[(episode.task_id, sample)]
@@ -454,7 +455,7 @@ def rollout_file(config: RolloutConfig, out: Path, *, ctx: StageContext | None =
         )
         with env:
             task_ids = env.task_ids()[: config.limit] if config.limit else env.task_ids()
-            policy = open_policy(config, task_ids, out)
+            policy = open_policy(config, env.task_ids(), out)
             episodes = policy.episodes(task_ids, config.samples)
             log_ = _Trajectories(out)
             try:

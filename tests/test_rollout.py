@@ -140,3 +140,18 @@ def test_an_unreachable_teacher_is_one_line_and_leaves_no_file(tmp_path):
     result, _ = rollout("--policy", "openai:m@http://127.0.0.1:9/v1", "--engine", "sqlite", "--out", str(out))
     assert result.exit_code == 4 and "cannot reach the teacher" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_a_replay_plays_every_sample_it_records_within_the_limit(tmp_path):
+    tasks = load_tasks(DEV, "agentbench")
+    replay = tmp_path / "r.jsonl"
+    rows = [{"task_id": tasks[i]["id"], "sample": s, "turns": ["Action: Answer\nFinal Answer: [1]\n"]}
+            for i in (0, 1, 5) for s in (0, 3)]  # fmt: skip
+    replay.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    result, report = rollout("--policy", f"replay:{replay}", "--engine", "sqlite", "--limit", "2",
+                             "--out", str(tmp_path / "o"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "o").read_text().splitlines()]
+    assert sorted((r["task_id"], r["sample"]) for r in records) == sorted(
+        (tasks[i]["id"], s) for i in (0, 1) for s in (0, 3)
+    )
