@@ -537,7 +537,7 @@ def evaluate_env(
     from prefkit.rollout import RolloutConfig, rollout_file
 
     scorer = Scorer(VerbosityConfig())
-    scored: dict[str, list[dict]] = {}
+    played: dict[str, dict[tuple[str, int], dict]] = {}
     agentbench: dict[str, dict[str, float]] = {}
     engine = config.engine
     for model in models:
@@ -556,13 +556,22 @@ def evaluate_env(
         )
         trajectories = out_dir / f"trajectories-{model.label}.jsonl"
         report = rollout_file(rollout, trajectories, ctx=StageContext(resume=ctx.resume, source=ctx.source))
-        records = {(row["task_id"], row["sample"]): row for row in _read_records(trajectories)}
-        order = sorted(records, key=lambda key: key)
-        rows = [episode_measures(records[key], scorer) for key in order]
-        scored[model.label] = per_task(rows, config.samples) if config.samples > 1 else rows
+        played[model.label] = {(row["task_id"], row["sample"]): row for row in _read_records(trajectories)}
         agentbench[model.label] = report["metrics"]
         engine = report.get("engine", engine)
         ctx.say(f"played {model.label}: success {report['success_rate']:.3f}")
+    # Paired differences compare the same episodes: those every model played (a replay file may hold fewer).
+    common = sorted(set.intersection(*(set(records) for records in played.values())))
+    if not common:
+        raise InputError("the models played no episode in common; check the replay files' task ids", str(tasks))
+    scored: dict[str, list[dict]] = {}
+    for label, records in played.items():
+        if len(records) > len(common):
+            ctx.say(f"{label}: {len(records) - len(common)} episodes left out (not played by every model)")
+        by_task: dict[str, list[dict]] = {}
+        for key in common:  # a task's samples averaged: intervals resample tasks
+            by_task.setdefault(key[0], []).append(episode_measures(records[key], scorer))
+        scored[label] = [_mean_row(group) for group in by_task.values()]
     first = next(iter(scored.values()))
     report = {
         "tasks": len(first),
@@ -578,6 +587,15 @@ def evaluate_env(
     }
     write_report(out_dir, report)
     return report
+
+
+def _mean_row(group: list[dict]) -> dict[str, Any]:
+    """One task's episodes as one row: each measure averaged over the samples that have it."""
+    row: dict[str, Any] = {"task_id": group[0]["task_id"], "samples": len(group)}
+    for measure in ENV_METRICS:
+        values = [episode[measure] for episode in group if episode[measure] is not None]
+        row[measure] = sum(values) / len(values) if values else None
+    return row
 
 
 def _read_records(path: Path) -> list[dict]:

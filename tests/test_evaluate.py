@@ -162,3 +162,28 @@ def test_eval_in_an_environment_measures_task_success_side_by_side(tmp_path):
     assert "task success rate" in text and "overall_cat_accuracy" in text
     for name in ("trajectories-weak.jsonl", "trajectories-strong.jsonl", "trajectories-gold.jsonl", "chart.png"):
         assert (tmp_path / "rep" / name).exists()
+
+
+def test_eval_in_an_environment_averages_a_tasks_samples_and_pairs_only_shared_episodes(tmp_path):
+    from tests.conftest import CORPUS
+    from tests.test_rollout import gold_replay
+
+    dev = CORPUS / "agentbench/dbbench_dev.jsonl"
+    rows = [json.loads(line) for line in gold_replay(tmp_path / "g.jsonl").read_text().splitlines()]
+    both = tmp_path / "both.jsonl"  # two samples a task: the gold one and a wrong answer
+    wrong = "Thought: no.\nAction: Answer\nFinal Answer: []"
+    both.write_text("".join(json.dumps({**r, "sample": 0}) + "\n" + json.dumps({**r, "sample": 1, "turns": [wrong]})
+                            + "\n" for r in rows))  # fmt: skip
+    fewer = tmp_path / "fewer.jsonl"  # only the first ten tasks
+    fewer.write_text("".join(json.dumps({**r, "sample": s}) + "\n" for r in rows[:10] for s in (0, 1)))
+    result = CliRunner().invoke(
+        cli,
+        ["eval", "--env", "dbbench", "--engine", "sqlite", "--tasks", str(dev), "--samples", "2",
+         "--temperature", "0.5", "--model", f"both=replay:{both}", "--model", f"fewer=replay:{fewer}",
+         "--out", str(tmp_path / "rep"), "--json", "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["tasks"] == 10  # the episodes both models played
+    assert report["models"]["both"]["success"]["mean"] == 0.5 and report["models"]["fewer"]["success"]["mean"] == 1.0
+    assert report["differences"]["fewer - both"]["success"]["mean"] == 0.5
