@@ -392,3 +392,35 @@ def test_a_task_without_its_type_is_one_line_naming_the_line(tmp_path):
 
     with pytest.raises(InputError, match="bad.jsonl:1"):
         open_env("dbbench", path, engine="sqlite")
+
+
+def test_the_react_parser_accepts_exactly_the_turns_the_episode_loop_acts_on(sqlite):
+    """The format's `accepted` (prefkit/formats/react.py, dbbench style) and the environment's loop read the
+    same AgentBench code: on turns and their corruptions and random one-character edits, they agree."""
+    import random
+
+    from prefkit.corruptions import KINDS, corrupt
+    from prefkit.formats import ActionSpec
+
+    rng, spec = random.Random(0), ActionSpec(style="dbbench")
+    texts = [
+        "Thought: x\nAction: Operation\n```sql\nSELECT 1\n```",
+        'Thought: y\nAction: Answer\nFinal Answer: ["1"]',
+        "Action: Operation\n```sql\nSELECT 1\n```\nAction: Answer\nFinal Answer: [1]",
+    ]
+    for text in list(texts):
+        for kind in KINDS:
+            bad = corrupt({"role": "assistant", "content": text}, "react", kind, rng, spec)
+            if bad:
+                texts.append(bad["content"])
+    for text in list(texts):
+        for _ in range(6):
+            chars, at = list(text), rng.randrange(len(text))
+            chars.insert(at, rng.choice(["\n", " ", chars[at]])) if rng.random() < 0.7 else chars.pop(at)
+            texts.append("".join(chars))
+    task_id = first(sqlite, "counting")
+    for text in texts:
+        episode = sqlite.start(task_id)
+        step = episode.step(turn(text))
+        episode.close()
+        assert (step.action is not None) == step.accepted, (text, step.violations)
