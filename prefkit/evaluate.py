@@ -21,7 +21,7 @@ from prefkit.outputs import check_outputs, output_folder
 from prefkit.privacy import redact_url
 from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
 from prefkit.stage import Output, Stage, StageContext
-from prefkit.teacher.client import check_http_url
+from prefkit.teacher.client import split_openai_target
 
 if TYPE_CHECKING:
     import numpy as np
@@ -122,14 +122,10 @@ class ModelSpec:
         """(model, base_url) for an OpenAI-compatible target."""
         if not self.target.startswith("openai:"):
             return None
-        model, sep, url = self.target[len("openai:") :].partition("@")
-        if not sep or not model or not url:
-            raise ConfigError(f"--model {self.shown!r}: expected openai:MODEL@BASE_URL")
         try:
-            check_http_url(url)
+            return split_openai_target(self.target)
         except ValueError as error:
             raise ConfigError(f"--model {self.shown!r}: {error}") from None
-        return model, url
 
 
 def generate_local(

@@ -64,9 +64,11 @@ class RolloutConfig(BaseModel):
     def _known_policy(cls, policy: str | None) -> str | None:
         if policy is None:
             return policy
-        if policy.startswith("openai:") and "@" not in policy:
-            raise ValueError("an openai policy is openai:MODEL@BASE_URL")
-        if not policy.startswith(("openai:", "replay:")):
+        if policy.startswith("openai:"):
+            from prefkit.teacher.client import split_openai_target
+
+            split_openai_target(policy)  # a ValueError says what is wrong
+        elif not policy.startswith("replay:"):
             path = Path(policy)
             if not ((path / "config.json").exists() or (path / "adapter_config.json").exists()):
                 raise ValueError(
@@ -134,9 +136,9 @@ class TeacherPolicy:
     """An OpenAI-compatible model through prefkit's teacher client (answers cached beside the output)."""
 
     def __init__(self, spec: str, config: RolloutConfig, cache_path: Path):
-        from prefkit.teacher.client import TeacherConfig
+        from prefkit.teacher.client import TeacherConfig, split_openai_target
 
-        model, _, base_url = spec[len("openai:") :].rpartition("@")
+        model, base_url = split_openai_target(spec)
         self.model = model
         self.teacher_config = TeacherConfig(
             base_url=base_url,

@@ -155,3 +155,25 @@ def test_a_replay_plays_every_sample_it_records_within_the_limit(tmp_path):
     assert sorted((r["task_id"], r["sample"]) for r in records) == sorted(
         (tasks[i]["id"], s) for i in (0, 1) for s in (0, 3)
     )
+
+
+@pytest.mark.parametrize(
+    "policy,message",
+    [
+        ("openai:m@ftp://x", "'ftp://x' is not an http(s)://HOST/... URL"),
+        ("openai:m", "expected openai:MODEL@BASE_URL"),
+    ],
+)
+def test_a_bad_policy_url_is_one_line_before_any_work(tmp_path, policy, message):
+    result, _ = rollout("--policy", policy, "--engine", "sqlite", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_policy_url_with_credentials_keeps_them_in_the_url(tmp_path):
+    from prefkit.rollout import RolloutConfig, TeacherPolicy
+
+    config = RolloutConfig(policy="openai:m@http://user:pw@127.0.0.1:9/v1")
+    policy = TeacherPolicy(config.policy, config, tmp_path / "cache.sqlite")
+    assert policy.model == "m" and policy.teacher_config.base_url == "http://user:pw@127.0.0.1:9/v1"
+    assert "pw" not in policy.label

@@ -40,6 +40,16 @@ def check_http_url(url: str) -> None:
         raise ValueError(f"{redact_url(url)!r} is not an http(s)://HOST/... URL, e.g. http://localhost:8000/v1")
 
 
+def split_openai_target(target: str) -> tuple[str, str]:
+    """`openai:MODEL@BASE_URL` -> (model, base URL), split at the first `@` (a URL may hold user:password@);
+    anything else is a ValueError saying what is wrong."""
+    model, sep, url = target.removeprefix("openai:").partition("@")
+    if not target.startswith("openai:") or not sep or not model or not url:
+        raise ValueError("expected openai:MODEL@BASE_URL")
+    check_http_url(url)
+    return model, url
+
+
 # Statuses worth another attempt: timeouts, conflicts and rate limits, and server errors except the ones that
 # say the server cannot ever do this (501 Not Implemented, 505 HTTP Version Not Supported).
 TEMPORARY = {408, 409, 425, 429}
