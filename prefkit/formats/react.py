@@ -46,10 +46,10 @@ _ACTION_LINE = re.compile(r"\n[ \t]*(action)(?:[ \t]+(\d+))?[ \t]*:([^\n]*)", re
 _THOUGHT_LABEL = re.compile(r"^\s*Thought(?:[ \t]+(\d+))?[ \t]*:[ \t]*", re.I)
 _BRACKET = re.compile(r"[A-Za-z_][\w ]*?\[.*\]", re.S)
 
-# AgentBench v0.2 dbbench/__init__.py
-_DB_ACTION = re.compile(r"Action: (.*?)\n")
-_DB_SQL = re.compile(r"```sql\n([\s\S]*?)\n```")
-_DB_FINAL = re.compile(r"\nFinal Answer:(.*)")
+# AgentBench v0.2 dbbench/__init__.py; the DBBench environment's loop reads turns with these same patterns
+DBBENCH_ACTION = re.compile(r"Action: (.*?)\n")
+DBBENCH_SQL = re.compile(r"```sql\n([\s\S]*?)\n```")
+DBBENCH_ANSWER = re.compile(r"\nFinal Answer:(.*)")
 _ANY_FENCE = re.compile(r"```")
 _WORD = re.compile(r"[A-Za-z_]\w*")
 WIKIENV_ACTIONS = ("Search", "Lookup", "Finish", "Think")  # ReAct wikienv.py WikiEnv.step, first letter folded
@@ -95,7 +95,7 @@ def _label_lines(text: str) -> list[re.Match]:
 
 
 def _parse_dbbench(turn: ParsedTurn, text: str, spec: ActionSpec) -> None:
-    action = _DB_ACTION.search(text)
+    action = DBBENCH_ACTION.search(text)
     word = action.group(1) if action else None
     turn.thought = _strip_thought_label(text[: action.start()] if action else text.split("\nFinal Answer:")[0])
     if word == "Operation":
@@ -110,7 +110,7 @@ def _db_operation(turn: ParsedTurn, text: str, action: re.Match, spec: ActionSpe
     turn.actions.append(Action("Operation", ""))
     if not spec.check_name(turn, "Operation"):
         return
-    blocks = list(_DB_SQL.finditer(text))
+    blocks = list(DBBENCH_SQL.finditer(text))
     if not blocks:
         detail = "a code fence that is not '```sql' + newline" if _ANY_FENCE.search(text) else "no code block"
         turn.fail("missing_sql_block", f"'Action: Operation' needs a ```sql block ({detail})")
@@ -134,7 +134,7 @@ def _db_operation(turn: ParsedTurn, text: str, action: re.Match, spec: ActionSpe
 
 def _db_answer(turn: ParsedTurn, text: str, action: re.Match | None, spec: ActionSpec) -> None:
     word = action.group(1) if action else ""
-    answer = _DB_FINAL.search(text)
+    answer = DBBENCH_ANSWER.search(text)
     if action is not None:
         turn.actions.append(Action(word.strip(), ""))
     if answer is None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ast
 import operator
-import re
 import threading
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from prefkit.envs import Environment, Episode, Outcome, Step
 from prefkit.envs.dbbench.engines import Database, Engine, open_engine
 from prefkit.errors import InputError
 from prefkit.formats import ActionSpec, parse_turn
+from prefkit.formats.react import DBBENCH_ACTION, DBBENCH_ANSWER, DBBENCH_SQL
 from prefkit.jsonl import iter_jsonl
 
 # The instruction prompt of dbbench/__init__.py (`big_prompt`), Apache-2.0, THUDM/AgentBench.
@@ -71,9 +71,6 @@ TYPES = (
     "aggregation-AVG", "SELECT", "INSERT", "UPDATE",
 )  # fmt: skip
 
-_ACTION = re.compile(r"Action: (.*?)\n")
-_SQL = re.compile(r"```sql\n([\s\S]*?)\n```")
-_ANSWER = re.compile(r"\nFinal Answer:(.*)")
 _SPEC = ActionSpec(style="dbbench")
 
 
@@ -203,12 +200,12 @@ class DBBenchEpisode(Episode):
         self.messages.append({"role": "assistant", "content": text})
         parsed = parse_turn("react", {"role": "assistant", "content": text}, _SPEC)
         step = Step(turn=len(self.steps) + 1, accepted=parsed.accepted, violations=parsed.codes)
-        action = _ACTION.search(text)
+        action = DBBENCH_ACTION.search(text)
         try:
             if self.done:
                 pass
             elif action and action.group(1) == "Operation" and self.rounds < self.max_round:
-                block = _SQL.search(text)
+                block = DBBENCH_SQL.search(text)
                 if block is None:
                     self._end(VALIDATION_FAILED)
                 else:
@@ -220,7 +217,7 @@ class DBBenchEpisode(Episode):
                     self._failed.append(self.database.failed)
                     self.messages.append({"role": "user", "content": observation})
             else:
-                answer = _ANSWER.search(text)
+                answer = DBBENCH_ANSWER.search(text)
                 status = COMPLETED
                 if answer is not None:
                     self.answer = answer.group(1)
