@@ -286,11 +286,11 @@ class RolloutSummary:
     play_seconds: float = 0.0  # from the first episode's start to the last one's end (no start-up, no shutdown)
     env_seconds: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
-    records: list[dict] = field(default_factory=list, repr=False)
+    graded: list[tuple[str, Outcome]] = field(default_factory=list, repr=False)  # what the metrics need
 
     def as_dict(self) -> dict[str, Any]:
         done = self.played + self.already_done
-        counts = {key: value for key, value in self.__dict__.items() if key != "records"}
+        counts = {key: value for key, value in self.__dict__.items() if key != "graded"}
         return {**counts, "success_rate": self.successes / done if done else None}
 
 
@@ -392,7 +392,6 @@ async def _run(
     async def one(task_id: str, sample: int) -> None:
         record = await _play(env, policy, task_id, sample, pool, slots)
         out.append(record)
-        summary.records.append(record)
         _count(summary, record)
         summary.played += 1
         advance(1, summary)
@@ -420,6 +419,8 @@ def _count(summary: RolloutSummary, record: dict) -> None:
     summary.completion_tokens += record["usage"]["completion_tokens"]
     summary.cache_hits += record["usage"]["cached_turns"]
     summary.env_seconds += record["seconds"]["env"]
+    outcome = Outcome(record["status"], record["success"], record["reward"], record.get("result") or {})
+    summary.graded.append((record["task_id"], outcome))
 
 
 def rollout_file(config: RolloutConfig, out: Path, *, ctx: StageContext | None = None, progress=None) -> dict[str, Any]:
@@ -464,12 +465,12 @@ def rollout_file(config: RolloutConfig, out: Path, *, ctx: StageContext | None =
                 done = {(row.get("task_id"), row.get("sample")) for row in log_.rows}
                 # Sample-major: episodes in play at once are of different tasks (one task's episodes share a
                 # database name on a server, so they take turns).
-                todo = sorted((e for e in episodes if e not in done), key=lambda e: (e[1], task_ids.index(e[0])))
+                position = {task_id: index for index, task_id in enumerate(task_ids)}
+                todo = sorted((e for e in episodes if e not in done), key=lambda e: (e[1], position[e[0]]))
                 wanted = set(episodes)
                 previous = [row for row in log_.rows if (row.get("task_id"), row.get("sample")) in wanted]
                 for row in previous:
                     _count(summary, row)
-                summary.records.extend(previous)
                 summary.episodes, summary.already_done = len(episodes), len(previous)
                 with ctx.progress(f"rollout ({config.env}, {config.engine})", len(episodes)) as advance:
                     advance(len(previous))
@@ -484,13 +485,9 @@ def rollout_file(config: RolloutConfig, out: Path, *, ctx: StageContext | None =
                     playing = time.perf_counter()
                     asyncio.run(_run(env, policy, todo, log_, config, summary, told))
                     summary.play_seconds = round(time.perf_counter() - playing, 3)
-                graded = [
-                    (row["task_id"], Outcome(row["status"], row["success"], row["reward"], row.get("result") or {}))
-                    for row in summary.records
-                ]
             finally:
                 log_.close()
-            summary.metrics = env.summarise(graded)
+            summary.metrics = env.summarise(summary.graded)
     summary.seconds = round(time.perf_counter() - started, 3)
     report = summary.as_dict()
     if report["metrics"].get("overall_cat_accuracy") is not None:
