@@ -1,9 +1,13 @@
-"""Throughput of `prefkit generate` against the stand-in teacher (a separate process) at fixed latency.
+"""Throughput and client CPU of `prefkit generate` against stand-in teachers (separate processes) at a fixed
+latency, with one endpoint and with several behind one job (`teacher.base_url` as a list).
 
-Prints requests/s as a fraction of the ideal bound (concurrency / latency) and the client's CPU seconds
-per request (user + system time of the `prefkit generate` process).
+For each endpoint count it prints requests/s as a fraction of the ideal bound (endpoints x concurrency /
+latency) and the client's CPU per request (user + system time of the `prefkit generate` process): once
+with everything (interpreter start-up, imports, the server check), and once as the marginal cost of a request:
+the CPU of a full run minus that of a run with a tenth of the tasks, divided by the requests between them,
+which leaves out every fixed cost.
 
-    python benchmarks/generate_throughput.py [--tasks 2000] [--concurrency 64] [--latency 0.5]
+    python benchmarks/generate_throughput.py [--tasks 2000] [--concurrency 64] [--latency 0.5] [--endpoints 1 3]
 """
 
 from __future__ import annotations
@@ -17,106 +21,84 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from standin_process import standin
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--latency", type=float, default=0.5)
-    args = parser.parse_args()
-    with standin("--latency", str(args.latency)) as url:
-        with tempfile.TemporaryDirectory() as folder:
-            folder = Path(folder)
-            with (folder / "tasks.jsonl").open("w") as handle:
-                for i in range(args.tasks):
-                    handle.write(
-                        json.dumps(
-                            {
-                                "id": f"t{i}",
-                                "format": "react",
-                                "messages": [
-                                    {"role": "system", "content": "Answer questions about the table with SQL."},
-                                    {"role": "user", "content": f"Question {i}: how many rows have id above {i}?"},
-                                ],
-                            }
-                        )
-                        + "\n"
-                    )
-            (folder / "recipe.yaml").write_text(
-                f"generate:\n  strategy: contrastive\n  teacher:\n    base_url: {url}\n    model: teacher-model\n"
-                f"    concurrency: {args.concurrency}\n    timeout: 30\n"
-            )
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            started = time.perf_counter()
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "prefkit",
-                    "generate",
-                    str(folder / "tasks.jsonl"),
-                    "--recipe",
-                    str(folder / "recipe.yaml"),
-                    "--out",
-                    str(folder / "pairs.jsonl"),
-                    "--json",
-                    "-q",
-                ],
-                capture_output=True,
-                text=True,
-                env=dict(os.environ, OPENAI_API_KEY="bench"),
-            )
-            wall = time.perf_counter() - started
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            # The same command on no work: interpreter and import start-up, to report CPU per request without it.
-            (folder / "empty.jsonl").write_text(
-                json.dumps({"id": "x", "messages": [{"role": "user", "content": "q"}]}) + "\n"
-            )
-            start_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "prefkit",
-                    "generate",
-                    str(folder / "empty.jsonl"),
-                    "--recipe",
-                    str(folder / "recipe.yaml"),
-                    "--out",
-                    str(folder / "pairs.jsonl"),
-                    "--limit",
-                    "1",
-                    "-q",
-                ],
-                capture_output=True,
-                env=dict(os.environ, OPENAI_API_KEY="bench"),
-            )
-            start_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+def write_tasks(path: Path, count: int) -> None:
+    with path.open("w") as handle:
+        for i in range(count):
+            messages = [
+                {"role": "system", "content": "Answer questions about the table with SQL."},
+                {"role": "user", "content": f"Question {i}: how many rows have id above {i}?"},
+            ]
+            handle.write(json.dumps({"id": f"t{i}", "format": "react", "messages": messages}) + "\n")
+
+
+def generate(folder: Path, tasks: Path, recipe: Path, name: str) -> tuple[dict, float, float]:
+    """One `prefkit generate` run in its own process: (summary, CPU seconds, wall seconds)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "prefkit", "generate", str(tasks), "--recipe", str(recipe)]
+        + ["--out", str(folder / f"out-{name}.jsonl"), "--json", "-q"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OPENAI_API_KEY="bench"),
+    )
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         raise SystemExit(done.stderr)
-    summary = json.loads(done.stdout)
-    requests = summary["requests"]
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    run_seconds = summary["seconds"]
-    bound = args.concurrency / args.latency
+    return json.loads(done.stdout), cpu, wall
+
+
+def measure(endpoints: int, args: argparse.Namespace) -> None:
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as folder:
+        urls = [stack.enter_context(standin("--latency", str(args.latency))) for _ in range(endpoints)]
+        folder = Path(folder)
+        total = args.tasks * endpoints
+        write_tasks(folder / "tasks.jsonl", total)
+        write_tasks(folder / "few.jsonl", total // 10)
+        recipe = folder / "recipe.yaml"
+        recipe.write_text(
+            "generate:\n  strategy: contrastive\n  teacher:\n"
+            f"    base_url: {json.dumps(urls)}\n    model: teacher-model\n"
+            f"    concurrency: {args.concurrency}\n    timeout: 30\n"
+        )
+        summary, cpu, wall = generate(folder, folder / "tasks.jsonl", recipe, "all")
+        few, few_cpu, _ = generate(folder, folder / "few.jsonl", recipe, "few")
+    requests = summary["requests"]
+    bound = endpoints * args.concurrency / args.latency
+    rate = requests / summary["seconds"]
+    marginal = (cpu - few_cpu) / (requests - few["requests"])
+    print(
+        f"{endpoints} endpoint(s): {requests} requests in {summary['seconds']:.1f}s of generation "
+        f"({wall:.1f}s wall): {rate:.1f} req/s vs bound {bound:.0f} req/s = {rate / bound:.1%}; "
+        f"client CPU {marginal * 1000:.3f} ms per request (marginal), {cpu / requests * 1000:.3f} ms with "
+        f"start-up; pairs {summary['pairs']}"
+    )
+    for endpoint in summary["endpoints"]:
+        print(f"    {endpoint['url']}: {endpoint['requests']} requests, mean latency {endpoint['mean_latency_s']}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=2000, help="Tasks per endpoint (2 requests each).")
+    parser.add_argument("--concurrency", type=int, default=64, help="Requests in flight per endpoint.")
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--endpoints", type=int, nargs="+", default=[1, 3])
+    args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(
-        f"tasks {args.tasks}, strategy contrastive (2 requests a task), concurrency {args.concurrency}, "
-        f"latency {args.latency}s"
+        f"{args.tasks} tasks per endpoint, strategy contrastive (2 requests a task), concurrency "
+        f"{args.concurrency} per endpoint, latency {args.latency}s"
     )
-    print(
-        f"requests {requests} in {run_seconds:.1f}s of generation ({wall:.1f}s wall incl. start-up): "
-        f"{requests / run_seconds:.1f} req/s vs ideal bound {bound:.0f} req/s = {requests / run_seconds / bound:.1%}"
-    )
-    startup = (start_after.ru_utime - start_before.ru_utime) + (start_after.ru_stime - start_before.ru_stime)
-    print(
-        f"client CPU {cpu:.1f}s = {cpu / requests * 1000:.2f} ms per request with start-up, "
-        f"{(cpu - startup) / requests * 1000:.2f} ms without (start-up {startup:.1f}s); pairs {summary['pairs']}"
-    )
+    for endpoints in args.endpoints:
+        measure(endpoints, args)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,14 @@ Resumable by construction: the output is an append-only log; a task whose pair (
 already there is not asked again, a torn last line is set aside, and every teacher answer is cached on
 disk, so a re-run never pays twice. One process at a time writes an output (a lock beside it). The
 strategies themselves live in `prefkit/strategies/`; this module queues tasks and records outcomes.
+With `teacher.mode: batch` the same strategies run in rounds against the OpenAI Batch API
+(`prefkit/teacher/batch.py`), sharing the one answer cache with online runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -19,13 +22,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from prefkit import eventloop
 from prefkit.appendlog import AppendLog
-from prefkit.errors import FatalTeacherError, TeacherError
+from prefkit.errors import ConfigError, FatalTeacherError, TeacherError
 from prefkit.formats import ActionSpec
 from prefkit.jsonl import InvalidLines, write_jsonl
 from prefkit.lock import OutputLock
-from prefkit.outputs import check_outputs, side_file
-from prefkit.privacy import redact_text, redact_url
+from prefkit.outputs import check_outputs, output_folder, side_file
+from prefkit.privacy import redact_text
 from prefkit.records import content_hash, pair_id
 from prefkit.scoring import Scorer, VerbosityConfig
 from prefkit.stage import Output, Stage, StageContext
@@ -33,6 +37,7 @@ from prefkit.strategies.contrastive import ContrastiveConfig, contrastive
 from prefkit.strategies.corrupt import CorruptConfig, corrupt_pair
 from prefkit.strategies.sample_rank import SampleRankConfig, sample_rank
 from prefkit.tasks import read_tasks
+from prefkit.teacher.batch import BatchRunner, BatchTeacher, Deferred
 from prefkit.teacher.client import Answer, Teacher, TeacherConfig
 
 log = logging.getLogger(__name__)
@@ -76,7 +81,14 @@ class GenerateSummary:
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    batch_prompt_tokens: int = 0
+    batch_completion_tokens: int = 0
     cost: float | None = None
+    mode: str = "online"
+    endpoints: list[dict] = field(default_factory=list)
+    batches: list[dict] = field(default_factory=list)
+    batch_files: list[str] = field(default_factory=list)
+    waiting: int = 0
     seconds: float = 0.0
     repaired: str | None = None
     out: str = ""
@@ -94,6 +106,11 @@ def cache_file(out: Path) -> Path:
     return legacy if legacy.exists() else side_file(out, "cache", ".sqlite")
 
 
+def batch_folder(out: Path) -> Path:
+    """Where a batch run keeps its state log, input files and downloaded results (OUT.batches/)."""
+    return side_file(out, "batches", "")
+
+
 def _spec(task: dict) -> ActionSpec:
     return ActionSpec.of((task.get("meta") or {}).get("action_spec"))
 
@@ -106,17 +123,34 @@ def _tools(task: dict) -> list[dict] | None:
 class Generator:
     """Runs one strategy over tasks, appending pairs to `out`."""
 
-    def __init__(self, config: GenerateConfig, out: str | Path, progress: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        config: GenerateConfig,
+        out: str | Path,
+        ctx: StageContext | None = None,
+        batch_file_only: bool = False,
+        batch_results: Path | None = None,
+    ):
         self.config = config
         self.out = Path(out)
-        self.progress = progress or (lambda n: None)
+        self.ctx = ctx or StageContext()
+        self.file_only, self.results = batch_file_only, batch_results
+        self.batched = config.needs_teacher and (config.teacher.mode == "batch" or batch_file_only)
         self.scorer = Scorer(config.verbosity)
         self.prompts_hash = content_hash(config.contrastive.model_dump(), config.sample_rank.model_dump(), length=12)
         self.summary = GenerateSummary(out=str(self.out))
+        teacher = config.teacher
+        self._run_meta = {  # the same for every pair of this run: worked out once
+            "strategy": config.strategy,
+            "teacher": teacher.model,
+            "teacher_url": teacher.shown_url(),
+            "prompts_hash": self.prompts_hash,
+            "sampling": {k: v for k, v in teacher.sampling().items() if v is not None},
+        }
 
     def run(self, tasks: list[dict]) -> GenerateSummary:
         """Generate pairs for every unfinished task; raises FatalTeacherError (after saving) on a fatal error."""
-        return asyncio.run(self._run(tasks))
+        return eventloop.run(self._run(tasks))
 
     async def _run(self, tasks: list[dict]) -> GenerateSummary:
         started = time.perf_counter()
@@ -129,8 +163,9 @@ class Generator:
         self._pair_ids = {row.get("id") for row in pairs_log.rows}
         todo = [task for task in tasks if task["id"] not in done]
         summary.tasks, summary.already_done = len(tasks), len(tasks) - len(todo)
-        self.progress(summary.already_done)
-        teacher = None
+        summary.mode = "batch" if self.batched else "online"
+        teacher = runner = None
+        self._hits: set[str] = set()
         try:
             if self.config.needs_teacher:
                 from prefkit.teacher.cache import ResponseCache
@@ -138,44 +173,105 @@ class Generator:
                 cache_path = self.config.teacher.cache or cache_file(self.out)
                 self.cache = ResponseCache(cache_path)
                 teacher = Teacher(self.config.teacher, self.cache)
-                if todo:
+                if self.batched or self.results:
+                    runner = BatchRunner(
+                        teacher, self.cache, batch_folder(self.out), say=self.ctx.say, progress=self.ctx.progress
+                    )
+                if self.results:
+                    answered, failed = runner.read_results_file(self.results)
+                    self.ctx.say(f"read {answered} answers from {self.results} ({failed} failed lines)")
+                if todo and not self.file_only:
                     await teacher.preflight()
-            await self._work(todo, teacher, pairs_log, skips_log)
+            if self.batched:
+                await self._batch_rounds(todo, teacher, runner, pairs_log, skips_log)
+            else:
+                with self.ctx.progress(f"generate ({self.config.strategy})", len(tasks)) as advance:
+                    advance(summary.already_done)
+                    await self._work(todo, teacher, pairs_log, skips_log, advance)
         finally:
             pairs_log.close()
             skips_log.close()
             if teacher is not None:
                 await teacher.__aexit__(None, None, None)
-                usage = teacher.usage
-                summary.requests, summary.retries = usage.requests, usage.retries
-                summary.cache_hits = self.cache.hits
+                self._count_usage(teacher, runner)
                 self.cache.close()
-                price_in, price_out = (
-                    self.config.teacher.price_input_per_mtok,
-                    self.config.teacher.price_output_per_mtok,
-                )
-                if price_in is not None or price_out is not None:
-                    summary.cost = round(
-                        (summary.prompt_tokens * (price_in or 0) + summary.completion_tokens * (price_out or 0)) / 1e6,
-                        4,
-                    )
+            if runner is not None:
+                runner.close()
             self._write_failures()
             summary.seconds = time.perf_counter() - started
         return summary
 
-    async def _work(
-        self, todo: list[dict], teacher: Teacher | None, pairs_log: AppendLog, skips_log: AppendLog
+    def _count_usage(self, teacher: Teacher, runner: BatchRunner | None) -> None:
+        """Requests, tokens paid (online and in batches), cost, per-endpoint figures and batches."""
+        summary, usage, config = self.summary, teacher.usage, self.config.teacher
+        summary.requests, summary.retries = usage.requests, usage.retries
+        summary.cache_hits = self.cache.hits + len(self._hits)
+        summary.prompt_tokens = usage.prompt_tokens + usage.batch_prompt_tokens
+        summary.completion_tokens = usage.completion_tokens + usage.batch_completion_tokens
+        summary.batch_prompt_tokens, summary.batch_completion_tokens = (
+            usage.batch_prompt_tokens,
+            usage.batch_completion_tokens,
+        )
+        summary.endpoints = teacher.router.summary()
+        if runner is not None:
+            summary.batches = [
+                {"id": b.id, "input": b.input, "status": b.status, "requests": b.requests, "failed": b.failed}
+                for b in runner.batches.values()
+            ]
+        price_in, price_out = config.price_input_per_mtok, config.price_output_per_mtok
+        batch_in = config.batch.price_input_per_mtok if config.batch.price_input_per_mtok is not None else price_in
+        batch_out = config.batch.price_output_per_mtok if config.batch.price_output_per_mtok is not None else price_out
+        if any(price is not None for price in (price_in, price_out, batch_in, batch_out)):
+            online = usage.prompt_tokens * (price_in or 0) + usage.completion_tokens * (price_out or 0)
+            batched = usage.batch_prompt_tokens * (batch_in or 0) + usage.batch_completion_tokens * (batch_out or 0)
+            summary.cost = round((online + batched) / 1e6, 4)
+
+    async def _batch_rounds(
+        self, todo: list[dict], teacher: Teacher, runner: BatchRunner, pairs_log: AppendLog, skips_log: AppendLog
     ) -> None:
+        """Rounds of: run the strategies on the cache, send what is missing as batches, read the answers."""
+        if not self.file_only:
+            await runner.resume()
+        round_number = 0
+        while todo:
+            round_number += 1
+            asker = BatchTeacher(teacher, runner)
+            label = f"generate ({self.config.strategy}, batch round {round_number})"
+            with self.ctx.progress(label, len(todo)) as advance:
+                todo = await self._work(todo, asker, pairs_log, skips_log, advance)
+            self._hits |= asker.hit_keys
+            if not asker.wanted:
+                break
+            if self.file_only:
+                names = runner.covered(asker.wanted) or [path.name for path in runner.write_inputs(asker.wanted)]
+                self.summary.batch_files = [str(runner.folder / name) for name in names]
+                break
+            await runner.submit(asker.wanted)
+        self.summary.waiting = len(todo)
+
+    async def _work(
+        self,
+        todo: list[dict],
+        teacher: Teacher | BatchTeacher | None,
+        pairs_log: AppendLog,
+        skips_log: AppendLog,
+        advance: Callable[[int], None],
+    ) -> list[dict]:
+        """Every task in `todo` made, failed or (in a batch round) left waiting; returns the waiting ones."""
         queue: asyncio.Queue = asyncio.Queue()
         for task in todo:
             queue.put_nowait(task)
         fatal: list[BaseException] = []
+        waiting: list[dict] = []
 
         async def worker() -> None:
             while not queue.empty() and not fatal:
                 task = queue.get_nowait()
                 try:
                     outcome = await self._make(task, teacher)
+                except Deferred:
+                    waiting.append(task)
+                    continue
                 except FatalTeacherError as error:
                     fatal.append(error)
                     return
@@ -184,12 +280,14 @@ class Generator:
                     self.summary.failures.append({"task_id": task["id"], "error": redact_text(str(error))})
                 else:
                     self._record(task, outcome, pairs_log, skips_log)
-                self.progress(1)
+                advance(1)
 
-        workers = (self.config.teacher.concurrency * 2) if teacher else 1
+        workers = (self.config.teacher.concurrency * 2 * len(self.config.teacher.urls)) if teacher else 1
         await asyncio.gather(*(worker() for _ in range(min(workers, max(1, len(todo))))))
         if fatal:
             raise fatal[0]
+        order = {task["id"]: number for number, task in enumerate(todo)}
+        return sorted(waiting, key=lambda task: order[task["id"]])
 
     def _record(self, task: dict, outcome: dict | str, pairs_log: AppendLog, skips_log: AppendLog) -> None:
         if isinstance(outcome, dict) and outcome["id"] in self._pair_ids:
@@ -212,7 +310,7 @@ class Generator:
         elif path.exists():
             path.unlink()
 
-    async def _make(self, task: dict, teacher: Teacher | None) -> dict | str:
+    async def _make(self, task: dict, teacher: Teacher | BatchTeacher | None) -> dict | str:
         """A pair for one task, or the reason there is none."""
         strategy = self.config.strategy
         if strategy == "corrupt":
@@ -234,19 +332,13 @@ class Generator:
         meta = {key: value for key, value in (task.get("meta") or {}).items() if key != "reference"}
         prompt_tokens = sum(a.prompt_tokens for a in used)
         completion_tokens = sum(a.completion_tokens for a in used)
-        self.summary.prompt_tokens += prompt_tokens
-        self.summary.completion_tokens += completion_tokens
-        teacher = self.config.teacher
         meta.update(
             {
                 "task_id": task["id"],
                 "format": task.get("format"),
                 "domain": task.get("domain"),
-                "strategy": self.config.strategy,
-                "teacher": teacher.model,
-                "teacher_url": redact_url(teacher.base_url),
-                "prompts_hash": self.prompts_hash,
-                "sampling": {k: v for k, v in teacher.sampling().items() if v is not None},
+                **self._run_meta,
+                "sampling": dict(self._run_meta["sampling"]),
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
                 "latency_s": round(max((a.latency for a in used), default=0.0), 3),
                 "cached": all(a.cached for a in used),
@@ -271,19 +363,28 @@ def generate_file(
     *,
     skip_invalid: bool = False,
     ctx: StageContext | None = None,
+    batch_file_only: bool = False,
+    batch_results: Path | None = None,
 ) -> dict[str, Any]:
     """Pairs for the tasks in `tasks`, appended to `out` (resumed unless `ctx.resume` is false, which starts the
-    output over but keeps the answer cache); returns the summary. Unreadable task lines stop the run, or with
-    `skip_invalid` go to OUT.invalid.jsonl."""
+    output over but keeps the answer cache and any batches); returns the summary. Unreadable task lines stop the
+    run, or with `skip_invalid` go to OUT.invalid.jsonl. `batch_file_only`: write the missing requests as Batch
+    API input files (OUT.batches/) and stop; `batch_results`: read a results file of those first."""
     ctx = ctx or StageContext()
     out = Path(out)
+    if (batch_file_only or batch_results) and not config.needs_teacher:
+        raise ConfigError(f"{ctx.source}: the {config.strategy} strategy asks no teacher, so it has no batches")
     sides = {f"--out's {kind} file": side_file(out, kind) for kind in ("skipped", "failures", "torn")}
     if skip_invalid:
         sides["--out's invalid file"] = side_file(out, "invalid")
     if config.needs_teacher:
         sides["the answer cache"] = config.teacher.cache or cache_file(out)
-    check_outputs([tasks], {"--out": out, **sides, "--out's lock": side_file(out, "lock", "")})
-    with OutputLock(side_file(out, "lock", ""), f"output {out}"):
+    batched = config.needs_teacher and (config.teacher.mode == "batch" or batch_file_only or batch_results)
+    folders = {"--out's batch folder": batch_folder(out)} if batched else {}
+    check_outputs([tasks, batch_results], {"--out": out, **sides, "--out's lock": side_file(out, "lock", "")}, folders)
+    with OutputLock(side_file(out, "lock", ""), f"output {out}"), contextlib.ExitStack() as stack:
+        if batched:
+            stack.enter_context(output_folder(batch_folder(out), keep_on_error=True))
         if not ctx.resume:
             for path in (out, *(side_file(out, kind) for kind in ("skipped", "failures", "torn"))):
                 path.unlink(missing_ok=True)
@@ -293,8 +394,7 @@ def generate_file(
             invalid.flush()
         if config.limit:
             rows = rows[: config.limit]
-        with ctx.progress(f"generate ({config.strategy})", len(rows)) as advance:
-            summary = Generator(config, out, progress=advance).run(rows)
+        summary = Generator(config, out, ctx, batch_file_only, batch_results).run(rows)
     report = summary.as_dict()
     if invalid is not None:
         report["invalid_lines"] = len(invalid)

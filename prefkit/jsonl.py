@@ -131,9 +131,12 @@ def read_jsonl(path: str | Path, schema: type[BaseModel] | None = None, **kwargs
     return [row for _, row in iter_jsonl(path, schema, **kwargs)]
 
 
+_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # made once, as json.dumps would per call
+
+
 def dumps(row: Any) -> str:
     """One JSON Lines line (UTF-8 kept as is, no trailing newline)."""
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    return _LINE.encode(row)
 
 
 def current_umask() -> int:

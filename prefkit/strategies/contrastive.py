@@ -40,6 +40,8 @@ def with_system(messages: list[dict], template: str) -> list[dict]:
 
 async def contrastive(task: dict, teacher, config: ContrastiveConfig, tools: list[dict] | None) -> tuple:
     """(chosen answer, rejected answer, every answer used) for one task."""
+    # Both requests run to their end even when one fails, so a batch round writes both down at once and no
+    # failure is left unretrieved.
     chosen, rejected = await asyncio.gather(
         teacher.complete(with_system(task["messages"], config.chosen_system), tools=tools),
         teacher.complete(
@@ -47,5 +49,9 @@ async def contrastive(task: dict, teacher, config: ContrastiveConfig, tools: lis
             tools=tools,
             sampling={"temperature": config.rejected_temperature},
         ),
+        return_exceptions=True,
     )
+    for outcome in (chosen, rejected):
+        if isinstance(outcome, BaseException):
+            raise outcome
     return chosen[0], rejected[0], [*chosen, *rejected]

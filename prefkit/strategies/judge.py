@@ -36,8 +36,14 @@ async def judge_wins(task: dict, answers: list, valid: list[bool], teacher) -> l
         )
         return parse_verdict(reply[0].message.get("content") or "")
 
-    for i, j in comparisons:
-        first, second = await asyncio.gather(ask(i, j), ask(j, i))
+    # Every comparison at once (both orders): one round trip online, one batch round in batch mode.
+    orders = [(a, b) for i, j in comparisons for a, b in ((i, j), (j, i))]
+    verdicts = await asyncio.gather(*(ask(a, b) for a, b in orders), return_exceptions=True)
+    for verdict in verdicts:
+        if isinstance(verdict, BaseException):
+            raise verdict
+    for number, (i, j) in enumerate(comparisons):
+        first, second = verdicts[2 * number], verdicts[2 * number + 1]
         if first == "A" and second == "B":
             wins[i] += 1
         elif first == "B" and second == "A":

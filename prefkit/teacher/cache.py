@@ -55,24 +55,27 @@ class ResponseCache:
                 str(self.path),
             ) from None
 
-    def get(self, key: str) -> dict | None:
-        """The cached answer, or None (counted as a hit or a miss)."""
+    def get(self, key: str, count: bool = True) -> dict | None:
+        """The cached answer, or None (counted as a hit or a miss unless `count` is false)."""
         with self._errors():
             row = self._db.execute("SELECT answer FROM answers WHERE key = ?", (key,)).fetchone()
         if row is None:
-            self.misses += 1
+            self.misses += count
             return None
         try:
             answer = json.loads(row[0])
         except ValueError:
             raise InputError(f"the cached answer {key} is not JSON; move the cache aside", str(self.path)) from None
-        self.hits += 1
+        self.hits += count
         return answer
 
-    def put(self, key: str, answer: dict) -> None:
-        """Store an answer (an existing one is kept: the first answer paid for wins)."""
+    def put(self, key: str, answer: dict) -> bool:
+        """Store an answer (an existing one is kept: the first answer paid for wins); whether it was new."""
         with self._errors():
-            self._db.execute("INSERT OR IGNORE INTO answers (key, answer) VALUES (?, ?)", (key, json.dumps(answer)))
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO answers (key, answer) VALUES (?, ?)", (key, json.dumps(answer))
+            )
+        return cursor.rowcount == 1
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]

@@ -1,30 +1,38 @@
-"""The teacher client: the official `openai` AsyncOpenAI with a concurrency limit, optional RPM/TPM
-limits, per-request timeouts, retries with exponential backoff and jitter (honouring Retry-After), and
-the response cache. The API key is read from the environment variable the config names and never leaves
-this module."""
+"""The teacher client: chat completions from one or more OpenAI-compatible endpoints with a concurrency
+limit each, optional RPM/TPM limits, the servers' own rate-limit headers, per-request timeouts, retries with
+exponential backoff and jitter (honouring Retry-After), and the response cache.
+
+Completions go through a lean HTTP path (`prefkit/teacher/endpoints.py`, aiohttp): the SDK's httpx path costs
+about 2 ms of CPU a request, which caps one process at a few hundred requests a second. The `openai` package
+stays the way prefkit checks a server (models, auth) and uses the Files and Batches APIs
+(`prefkit/teacher/batch.py`). The API key is read from the environment variable the config names and never
+leaves this module."""
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
-import functools
 import json
 import logging
 import os
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from prefkit.config import ConfigPath
 from prefkit.errors import ConfigError, FatalTeacherError, TeacherError
 from prefkit.privacy import redact_text, redact_url, register_secret
+from prefkit.teacher.batch import BatchConfig
 from prefkit.teacher.cache import ResponseCache, cache_key
+from prefkit.teacher.endpoints import Endpoint, Router
 from prefkit.teacher.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
+_WIRE = json.JSONEncoder(ensure_ascii=False)  # made once: json.dumps with an option builds one per call
 
 
 def check_http_url(url: str) -> None:
@@ -66,7 +74,11 @@ class TeacherConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    base_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (vLLM).")
+    base_url: str | list[str] | None = Field(
+        None,
+        description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (vLLM), or a list of them: each "
+        "request goes to the one with the fewest requests in flight.",
+    )
     model: str | None = Field(None, description="Model name as the server knows it.")
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (never logged).")
     temperature: float | None = Field(0.7, ge=0, le=2, description="Sampling temperature.")
@@ -74,7 +86,10 @@ class TeacherConfig(BaseModel):
     max_tokens: int | None = Field(512, ge=1, description="Most tokens per answer.")
     seed: int | None = Field(None, description="Sampling seed, where the server supports one.")
     extra_body: dict[str, Any] = Field(default_factory=dict, description="Extra request fields (e.g. vLLM's top_k).")
-    concurrency: int = Field(16, ge=1, description="Requests in flight at once.")
+    concurrency: int = Field(16, ge=1, description="Requests in flight at once, per endpoint.")
+    rest_after: int = Field(
+        3, ge=1, description="Failures in a row after which an endpoint is rested (5 s, doubling up to 2 min)."
+    )
     requests_per_minute: float | None = Field(None, gt=0, description="Optional request rate limit.")
     tokens_per_minute: float | None = Field(
         None, gt=0, description="Optional token rate limit (prompt estimate + max_tokens)."
@@ -88,16 +103,37 @@ class TeacherConfig(BaseModel):
         None, ge=0, description="Price per million prompt tokens, for the cost summary."
     )
     price_output_per_mtok: float | None = Field(None, ge=0, description="Price per million completion tokens.")
+    mode: Literal["online", "batch"] = Field(
+        "online",
+        description="online: one request at a time; batch: generate's requests go through the OpenAI Batch API "
+        "(half the price, answers within the completion window).",
+    )
+    batch: BatchConfig = Field(default_factory=BatchConfig, description="Settings of mode: batch.")
     cache: ConfigPath | None = Field(
         None, description="SQLite cache path [default: beside the output, OUT.cache.sqlite]."
     )
 
     @field_validator("base_url")
     @classmethod
-    def _http_url(cls, url: str | None) -> str | None:
-        if url is not None:
-            check_http_url(url)
+    def _http_url(cls, url: str | list[str] | None) -> str | list[str] | None:
+        for one in [url] if isinstance(url, str) else url or []:
+            check_http_url(one)
+        if isinstance(url, list):
+            if not url:
+                raise ValueError("an empty list; give one URL or several")
+            if len(set(url)) < len(url):
+                raise ValueError("the same URL twice; give each endpoint once")
         return url
+
+    @property
+    def urls(self) -> list[str]:
+        """The endpoints' base URLs (one or several)."""
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url or [])
+
+    def shown_url(self) -> str | list[str] | None:
+        """The base URL(s) with any credentials hidden, for records and messages."""
+        shown = [redact_url(url) for url in self.urls]
+        return shown[0] if isinstance(self.base_url, str) else shown or None
 
     def require(self, source: str, flags: bool = False) -> None:
         """A teacher URL and model are required before any work starts; `flags`: the command has --base-url
@@ -117,6 +153,32 @@ class TeacherConfig(BaseModel):
             **self.extra_body,
         }
 
+    def request_body(self, messages: list[dict], n: int, tools: list[dict] | None, sampling: dict) -> dict:
+        """The chat completion request for `messages` (what goes on the wire, online or in a batch file)."""
+        body = {"model": self.model, "messages": messages}
+        body.update((key, value) for key, value in sampling.items() if value is not None)
+        if n > 1:
+            body["n"] = n
+        if tools:
+            body["tools"] = tools
+        return body
+
+    def headers(self) -> dict[str, str]:
+        """What every request carries: the key (from the environment, registered as a secret) and, as the SDK
+        sends them, the OpenAI organisation and project from OPENAI_ORG_ID / OPENAI_PROJECT_ID."""
+        from prefkit import __version__
+
+        headers = {
+            "Authorization": f"Bearer {_key(self.api_key_env)}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": f"prefkit/{__version__}",
+        }
+        for variable, header in (("OPENAI_ORG_ID", "OpenAI-Organization"), ("OPENAI_PROJECT_ID", "OpenAI-Project")):
+            if os.environ.get(variable):
+                headers[header] = os.environ[variable]
+        return headers
+
 
 @dataclass
 class Answer:
@@ -131,42 +193,28 @@ class Answer:
 
 @dataclass
 class Usage:
-    """Running totals for the summary."""
+    """Running totals for the summary: requests sent, and the tokens paid for online and through batches."""
 
     requests: int = 0
     retries: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    batch_prompt_tokens: int = 0
+    batch_completion_tokens: int = 0
     errors: dict[str, int] = field(default_factory=dict)
-
-
-@functools.cache
-def _raw_response_class() -> type:
-    """The HTTP response class of the HTTP library this `openai` release is built on (httpx, or httpx2 in 3.x):
-    asking the SDK for it as `cast_to` returns the raw response unparsed. Looked up on first use, so loading a
-    recipe or `prefkit --help` never imports the SDK's internals."""
-    from openai import _base_client
-
-    module = getattr(_base_client, "httpx2", None) or _base_client.httpx
-    return module.Response
 
 
 class Teacher:
     """Async chat completions with limits, retries and caching; use as `async with Teacher(...)`."""
 
     def __init__(self, config: TeacherConfig, cache: ResponseCache | None = None):
-        from openai import AsyncOpenAI
-
         self.config = config
         self.cache = cache
         self.usage = Usage()
-        self._client = AsyncOpenAI(
-            base_url=config.base_url,
-            api_key=_key(config.api_key_env),
-            timeout=config.timeout,
-            max_retries=0,
+        headers = config.headers()
+        self.router = Router(
+            [Endpoint(url, config.concurrency, headers, config.timeout, config.rest_after) for url in config.urls]
         )
-        self._slots = asyncio.Semaphore(config.concurrency)
         self._rpm = TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
         self._tpm = TokenBucket(config.tokens_per_minute) if config.tokens_per_minute else None
 
@@ -174,30 +222,52 @@ class Teacher:
         return self
 
     async def __aexit__(self, *exc) -> None:
-        await self._client.close()
+        await self.router.close()
+
+    def sdk(self, url: str | None = None):
+        """The official `openai` client for one endpoint (the first by default): models, files, batches."""
+        from openai import AsyncOpenAI
+
+        return AsyncOpenAI(
+            base_url=url or self.config.urls[0],
+            api_key=_key(self.config.api_key_env),
+            timeout=self.config.timeout,
+            max_retries=2,
+        )
 
     async def preflight(self) -> None:
-        """Fail fast, with one clear line, on an unreachable URL, a bad key or a model the server lacks."""
+        """Fail fast, with one clear line, on an unreachable URL, a bad key or a model a server lacks (every
+        endpoint is asked at once)."""
+        await asyncio.gather(*(self._preflight(url) for url in self.config.urls))
+
+    async def _preflight(self, url: str) -> None:
         import openai
 
-        url = redact_url(self.config.base_url)
+        shown = redact_url(url)
+        client = self.sdk(url)
         try:
-            models = await self._client.models.list()
+            models = await client.models.list()
         except openai.AuthenticationError:
             raise FatalTeacherError(
-                f"the teacher at {url} refused the API key (401); check ${self.config.api_key_env}"
+                f"the teacher at {shown} refused the API key (401); check ${self.config.api_key_env}"
             ) from None
         except openai.APIConnectionError as error:
             raise FatalTeacherError(
-                f"cannot reach the teacher at {url} ({_cause(error)}); is the server running?"
+                f"cannot reach the teacher at {shown} ({_cause(error)}); is the server running?"
             ) from None
         except openai.APIStatusError:
             return  # servers without /models are fine; the first request will tell
+        finally:
+            await client.close()
         names = [model.id for model in models.data]
         if names and self.config.model not in names:
             raise FatalTeacherError(
-                f"model {self.config.model!r} is not served at {url}; available: {', '.join(names[:10])}"
+                f"model {self.config.model!r} is not served at {shown}; available: {', '.join(names[:10])}"
             )
+
+    def keys(self, messages: list[dict], n: int, tools: list[dict] | None, sampling: dict, sample: int) -> list[str]:
+        """The cache keys of `n` answers to `messages`, the first numbered `sample`."""
+        return [cache_key(self.config.model, messages, sampling, sample + index, tools) for index in range(n)]
 
     async def complete(
         self,
@@ -210,7 +280,7 @@ class Teacher:
         """`n` answers to `messages` (from the cache where possible), the first numbered `sample` in the cache (a
         rollout's sample k asks for its own answer); raises TeacherError after the last attempt."""
         sampling = {**self.config.sampling(), **(sampling or {})}
-        keys = [cache_key(self.config.model, messages, sampling, sample + index, tools) for index in range(n)]
+        keys = self.keys(messages, n, tools, sampling, sample)
         answers: list[Answer | None] = [None] * n
         if self.cache is not None:
             for index, key in enumerate(keys):
@@ -220,7 +290,10 @@ class Teacher:
         missing = [index for index, answer in enumerate(answers) if answer is None]
         if missing:
             batches = [missing] if (self.config.supports_n and len(missing) > 1) else [[i] for i in missing]
-            results = await asyncio.gather(*(self._request(messages, len(batch), tools, sampling) for batch in batches))
+            if len(batches) == 1:  # the usual case, without the task gather would make for it
+                results = [await self._request(messages, len(batches[0]), tools, sampling)]
+            else:
+                results = await asyncio.gather(*(self._request(messages, len(b), tools, sampling) for b in batches))
             for batch, fresh in zip(batches, results):
                 for index, answer in zip(batch, fresh):
                     answers[index] = answer
@@ -231,66 +304,69 @@ class Teacher:
     async def _request(
         self, messages: list[dict], n: int, tools: list[dict] | None, sampling: dict[str, Any]
     ) -> list[Answer]:
-        import openai
+        import aiohttp
 
-        settings = {key: value for key, value in sampling.items() if value is not None}
-        last_error = "no attempt made"
+        payload = _WIRE.encode(self.config.request_body(messages, n, tools, sampling)).encode()
+        tokens = _estimate_tokens(messages) + (sampling.get("max_tokens") or 0) * n
+        last_error, endpoint = "no attempt made", None
         for attempt in range(self.config.max_attempts):
-            async with self._slots:
-                if self._rpm:
-                    await self._rpm.take()
-                if self._tpm:
-                    await self._tpm.take(_estimate_tokens(messages) + (sampling.get("max_tokens") or 0) * n)
-                started = time.perf_counter()
-                self.usage.requests += 1
-                body = {"model": self.config.model, "messages": messages, **settings}
-                if n > 1:
-                    body["n"] = n
-                if tools:
-                    body["tools"] = tools
-                try:
-                    # The low-level post skips the SDK's recursive TypedDict transform of `messages` and its
-                    # model construction (together about 1 ms of CPU a request); errors are raised the same way.
-                    response = await self._client.post("/chat/completions", cast_to=_raw_response_class(), body=body)
-                    latency = time.perf_counter() - started
-                    answers = _answers(json.loads(response.content), latency)
-                    if len(answers) < n:
-                        raise ValueError(f"asked for {n} choices, got {len(answers)}")
-                    return answers
-                except openai.AuthenticationError:
-                    raise FatalTeacherError(
-                        f"the teacher refused the API key (401); check ${self.config.api_key_env}"
-                    ) from None
-                except openai.NotFoundError as error:
-                    raise FatalTeacherError(
-                        f"the teacher answered 404: {_message(error)}; check the model name and base URL"
-                    ) from None
-                except (openai.BadRequestError, openai.PermissionDeniedError, openai.UnprocessableEntityError) as error:
-                    raise FatalTeacherError(
-                        f"the teacher rejected the request ({error.status_code}): {_message(error)}"
-                    ) from None
-                except openai.RateLimitError as error:
-                    wait = _retry_after(error) or self._backoff(attempt)
-                    last_error = "429 rate limited"
-                except openai.APIStatusError as error:
-                    if not temporary(error.status_code):
-                        raise FatalTeacherError(
-                            f"the teacher answered {error.status_code}: {_message(error)}; retrying will not help"
-                        ) from None
-                    wait, last_error = self._backoff(attempt), f"{error.status_code} {_message(error)}"
-                except openai.APITimeoutError:
-                    wait, last_error = self._backoff(attempt), f"timed out after {self.config.timeout:g}s"
-                except openai.APIConnectionError as error:
-                    wait, last_error = self._backoff(attempt), f"connection failed ({_cause(error)})"
-                except (ValueError, TypeError, KeyError, AttributeError, openai.APIResponseValidationError) as error:
-                    wait, last_error = self._backoff(attempt), f"malformed response ({type(error).__name__})"
-            kind = last_error.split(" ")[0]
-            self.usage.errors[kind] = self.usage.errors.get(kind, 0) + 1
+            if self._rpm:
+                await self._rpm.take()
+            if self._tpm:
+                await self._tpm.take(tokens)
+            endpoint = await self.router.acquire(tokens, avoid=endpoint)
+            started = time.perf_counter()
+            self.usage.requests += 1
+            headers: Mapping[str, str] | None = None
+            wait = self._backoff(attempt)
+            try:
+                status, headers, data = await endpoint.post("/chat/completions", payload)
+            except TimeoutError:
+                failure, last_error = "timeout", f"timed out after {self.config.timeout:g}s at {endpoint.shown}"
+            except (OSError, aiohttp.ClientError) as error:
+                failure, last_error = "connection", f"connection to {endpoint.shown} failed ({type(error).__name__})"
+            else:
+                latency = time.perf_counter() - started
+                if status == 200:
+                    try:
+                        answers = _answers(json.loads(data), latency)
+                        if len(answers) < n:
+                            raise ValueError(f"asked for {n} choices, got {len(answers)}")
+                    except (ValueError, TypeError, KeyError, AttributeError) as error:
+                        failure, last_error = "malformed", f"malformed response ({type(error).__name__})"
+                    else:
+                        self.router.release(endpoint, None, latency, headers)
+                        self.usage.prompt_tokens += sum(answer.prompt_tokens for answer in answers)
+                        self.usage.completion_tokens += sum(answer.completion_tokens for answer in answers)
+                        return answers
+                else:
+                    failure, last_error = str(status), f"{status} {_message(data)}"
+                    fatal = self._fatal(status, data, endpoint)
+                    if fatal:
+                        self.router.release(endpoint, failure, latency, headers)
+                        raise FatalTeacherError(fatal)
+                    if status == 429:
+                        wait, last_error = _retry_after(headers) or wait, "429 rate limited"
+            self.router.release(endpoint, failure, time.perf_counter() - started, headers)
+            self.usage.errors[failure] = self.usage.errors.get(failure, 0) + 1
             if attempt + 1 < self.config.max_attempts:
                 self.usage.retries += 1
                 log.debug("teacher attempt %d failed (%s); retrying in %.2fs", attempt + 1, last_error, wait)
                 await asyncio.sleep(wait)
         raise TeacherError(f"gave up after {self.config.max_attempts} attempts: {last_error}")
+
+    def _fatal(self, status: int, data: bytes, endpoint: Endpoint) -> str | None:
+        """The one-line error for an answer that no retry can change, or None when retrying may help."""
+        message = _message(data)
+        if status == 401:
+            return f"the teacher at {endpoint.shown} refused the API key (401); check ${self.config.api_key_env}"
+        if status == 404:
+            return f"the teacher at {endpoint.shown} answered 404: {message}; check the model name and base URL"
+        if status in (400, 403, 422):
+            return f"the teacher rejected the request ({status}): {message}"
+        if not temporary(status):
+            return f"the teacher answered {status}: {message}; retrying will not help"
+        return None
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter: spreads the retries of many concurrent requests instead of synchronising them.
@@ -321,8 +397,9 @@ def _answers(response: dict, latency: float) -> list[Answer]:
     return answers
 
 
-def _retry_after(error: Any) -> float | None:
-    headers = getattr(getattr(error, "response", None), "headers", None) or {}
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds a server asked to wait (Retry-After as seconds or an HTTP date, or retry-after-ms), or None."""
+    headers = headers or {}
     if headers.get("retry-after-ms"):
         try:
             return float(headers["retry-after-ms"]) / 1000
@@ -349,13 +426,18 @@ def _key(variable: str) -> str:
     return key
 
 
-def _message(error: Any) -> str:
-    body = getattr(error, "body", None)
+def _message(data: bytes) -> str:
+    """The message of an error answer: its JSON `error.message`, else its first line (secrets hidden)."""
+    try:
+        body = json.loads(data)
+    except ValueError:
+        body = None
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
             return redact_text(str(inner["message"]))
-    return redact_text(str(getattr(error, "message", error)).split("\n")[0])
+    text = data.decode("utf-8", "replace").strip().split("\n")[0][:200]
+    return redact_text(text or "no message")
 
 
 def _cause(error: BaseException) -> str:

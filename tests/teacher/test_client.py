@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import email.utils
-from types import SimpleNamespace
 
 import pytest
 
 from prefkit.teacher import client
-
-
-def error_with(headers: dict) -> SimpleNamespace:
-    return SimpleNamespace(response=SimpleNamespace(headers=headers))
 
 
 @pytest.mark.parametrize(
@@ -26,22 +21,22 @@ def error_with(headers: dict) -> SimpleNamespace:
     ],
 )
 def test_retry_after_seconds_and_milliseconds(headers, seconds):
-    assert client._retry_after(error_with(headers)) == pytest.approx(seconds)
+    assert client._retry_after(headers) == pytest.approx(seconds)
 
 
 def test_retry_after_as_an_http_date(monkeypatch):
     now = 1_800_000_000.0
     monkeypatch.setattr(client.time, "time", lambda: now)
     later = email.utils.formatdate(now + 7, usegmt=True)
-    assert client._retry_after(error_with({"retry-after": later})) == pytest.approx(7.0)
+    assert client._retry_after({"retry-after": later}) == pytest.approx(7.0)
     earlier = email.utils.formatdate(now - 60, usegmt=True)
-    assert client._retry_after(error_with({"retry-after": earlier})) == 0.0
+    assert client._retry_after({"retry-after": earlier}) == 0.0
 
 
 @pytest.mark.parametrize("headers", [{}, {"retry-after": "tomorrow-ish"}, {"retry-after": ""}])
 def test_no_usable_retry_after_leaves_the_backoff_to_decide(headers):
-    assert client._retry_after(error_with(headers)) is None
+    assert client._retry_after(headers) is None
 
 
-def test_an_error_without_a_response_has_no_retry_after():
-    assert client._retry_after(SimpleNamespace()) is None
+def test_an_answer_without_headers_has_no_retry_after():
+    assert client._retry_after(None) is None

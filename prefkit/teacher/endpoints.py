@@ -1,0 +1,334 @@
+"""The teacher's endpoints: one or more OpenAI-compatible base URLs behind one job.
+
+Each endpoint has its own connection pool (aiohttp, whose C HTTP parser costs a fraction of the SDK's httpx
+path per request) and its own concurrency limit. A request goes to the endpoint with the least load: the
+requests it has in flight, weighted by how often it has been failing lately. An endpoint that fails
+`rest_after` times in a row is rested (5 s, doubling up to 2 min each time it is rested again), then gets
+requests again (unless every endpoint is resting). A server's `x-ratelimit-remaining-*` /
+`x-ratelimit-reset-*` headers (OpenAI's, and any proxy that copies them) hold requests back until the
+window resets, before the server has to answer 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from prefkit.privacy import redact_url
+
+# OpenAI writes reset times as Go durations: "1s", "6m0s", "20ms", "1h2m3.5s".
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|s|m|h|d)")
+_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+HEALTH_WEIGHT = 0.2  # how fast the failing estimate follows the latest outcomes
+REST_FIRST, REST_MAX = 5.0, 120.0
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds in a rate-limit reset header ("6m0s", "20ms", "1.5", ...); None when it cannot be read."""
+    if not text:
+        return None
+    text = text.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    parts = _DURATION.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        return None
+    return sum(float(number) * _UNIT[unit] for number, unit in parts)
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(float(text)) if text is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class Window:
+    """What a server said about one rate limit (requests or tokens): how much is left until when."""
+
+    left: float | None = None
+    limit: float | None = None
+    reset_at: float = 0.0
+
+    def allows(self, amount: float, now: float) -> float:
+        """0 when `amount` may be spent now, else the time at which the window resets."""
+        if self.left is None or now >= self.reset_at:
+            return 0.0
+        return 0.0 if self.left >= amount else self.reset_at
+
+    def spend(self, amount: float, now: float) -> None:
+        """Count a request sent; after a reset the window starts full again (when the limit is known)."""
+        if self.left is None:
+            return
+        if now >= self.reset_at:
+            self.left = self.limit
+            if self.left is None:
+                return
+            self.reset_at = math.inf  # unknown until the next header says when this window ends
+        self.left -= amount
+
+    def heard(self, left: int | None, limit: int | None, reset: float | None, now: float, unanswered: float) -> None:
+        """A response's headers. Requests still unanswered may not be counted in `left` yet, so they are taken
+        off it; within one window the smaller estimate wins (answers can arrive out of order)."""
+        if left is None:
+            return
+        if limit is not None:
+            self.limit = limit
+        estimate = left - unanswered
+        reset_at = now + reset if reset is not None else now + 1.0
+        same_window = self.left is not None and now < self.reset_at and reset_at <= self.reset_at + 0.05
+        self.left = min(self.left, estimate) if same_window else estimate
+        self.reset_at = reset_at
+
+
+@dataclass
+class EndpointStats:
+    """Per-endpoint figures for the summary."""
+
+    requests: int = 0
+    ok: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    rests: int = 0
+    held: int = 0  # times its rate-limit headers held a request back
+
+    def as_dict(self, url: str) -> dict:
+        """JSON-able view with the mean and 95th percentile latency of answered requests."""
+        ordered = sorted(self.latencies)
+        p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else None
+        return {
+            "url": url,
+            "requests": self.requests,
+            "ok": self.ok,
+            "errors": sum(self.errors.values()),
+            "error_kinds": dict(self.errors),
+            "mean_latency_s": round(sum(ordered) / len(ordered), 4) if ordered else None,
+            "p95_latency_s": round(p95, 4) if p95 is not None else None,
+            "rests": self.rests,
+            "rate_limit_holds": self.held,
+        }
+
+
+class Endpoint:
+    """One base URL: its HTTP session, in-flight count, failing estimate, rest and rate-limit state."""
+
+    def __init__(
+        self,
+        url: str,
+        concurrency: int,
+        headers: Mapping[str, str],
+        timeout: float,
+        rest_after: int = 3,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.url, self.login = _without_login(url.rstrip("/"))
+        self.shown = redact_url(url)
+        self.concurrency = concurrency
+        self.rest_after = rest_after
+        self.clock = clock
+        self.headers = dict(headers)
+        if self.login is not None:  # as httpx (the SDK) does: a user:password in the URL is the Authorization
+            self.headers.pop("Authorization", None)
+        self.timeout = timeout
+        self.in_flight = 0
+        self.health = 1.0
+        self.failures_in_row = 0
+        self.rested_until = 0.0
+        self.requests_window = Window()
+        self.tokens_window = Window()
+        self.stats = EndpointStats()
+        self._session = None
+        self._proxy = _env_proxy(self.url)
+        self._targets: dict = {}
+
+    def ready_at(self, now: float, tokens: float, resting: bool = True) -> float:
+        """0 when a request may go now; else when it may (inf: only when a request in flight ends). `resting`
+        false: its rest is ignored (every endpoint is resting, so waiting helps nobody)."""
+        if resting and now < self.rested_until:
+            return self.rested_until
+        if self.in_flight >= self.concurrency:
+            return math.inf
+        return max(self.requests_window.allows(1, now), self.tokens_window.allows(tokens, now))
+
+    def load(self) -> float:
+        """Lower is better: requests in flight, made heavier by recent failures."""
+        return (self.in_flight + 1) / max(self.health, 0.05)
+
+    def sent(self, tokens: float, now: float) -> None:
+        """A request leaves for this endpoint."""
+        self.in_flight += 1
+        self.stats.requests += 1
+        self.requests_window.spend(1, now)
+        self.tokens_window.spend(tokens, now)
+
+    def finished(self, failure: str | None, latency: float, headers: Mapping[str, str] | None) -> None:
+        """A request ended: `failure` names what went wrong with the endpoint (None: it answered)."""
+        now = self.clock()
+        self.in_flight -= 1
+        if headers is not None:
+            self._heard(headers, now)
+        if failure is None:
+            self.stats.ok += 1
+            self.stats.latencies.append(latency)
+            self.health += HEALTH_WEIGHT * (1.0 - self.health)
+            self.failures_in_row = 0
+            return
+        self.stats.errors[failure] = self.stats.errors.get(failure, 0) + 1
+        if failure == "429":
+            return  # the server is busy, not broken: its headers and Retry-After pace the next requests
+        self.health -= HEALTH_WEIGHT * self.health
+        self.failures_in_row += 1
+        if self.failures_in_row >= self.rest_after:
+            self.stats.rests += 1
+            self.rested_until = now + min(REST_MAX, REST_FIRST * 2 ** (self.stats.rests - 1))
+            self.failures_in_row = 0
+
+    def _heard(self, headers: Mapping[str, str], now: float) -> None:
+        if "x-ratelimit-remaining-requests" not in headers and "x-ratelimit-remaining-tokens" not in headers:
+            return
+        for window, kind in ((self.requests_window, "requests"), (self.tokens_window, "tokens")):
+            window.heard(
+                _int(headers.get(f"x-ratelimit-remaining-{kind}")),
+                _int(headers.get(f"x-ratelimit-limit-{kind}")),
+                parse_duration(headers.get(f"x-ratelimit-reset-{kind}")),
+                now,
+                self.in_flight if kind == "requests" else 0,
+            )
+
+    async def post(self, path: str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
+        """POST `body` (JSON) to URL + `path`: (status, headers, body). Raises asyncio.TimeoutError, OSError or
+        aiohttp.ClientError when no answer came."""
+        import yarl
+
+        if self._session is None:
+            import aiohttp
+
+            self._session = aiohttp.ClientSession(
+                headers=self.headers,
+                auth=aiohttp.BasicAuth(*self.login) if self.login else None,
+                connector=aiohttp.TCPConnector(limit=self.concurrency, ttl_dns_cache=300),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                skip_auto_headers=("Accept-Encoding",),
+            )
+        target = self._targets.get(path)
+        if target is None:  # parsed once: yarl's URL parsing is a visible share of a request's CPU
+            target = self._targets[path] = yarl.URL(self.url + path)
+        async with self._session.post(target, data=body, proxy=self._proxy) as response:
+            return response.status, response.headers, await response.read()
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class Router:
+    """Hands out endpoints: the least loaded one that may take a request now, waiting when none may."""
+
+    def __init__(self, endpoints: list[Endpoint], clock: Callable[[], float] = time.monotonic):
+        self.endpoints = endpoints
+        self.clock = clock
+        self._waiters: deque[asyncio.Future] = deque()
+
+    async def acquire(self, tokens: float = 0.0, avoid: Endpoint | None = None) -> Endpoint:
+        """An endpoint with a slot taken for one request; `avoid` (the one that just failed this request) is
+        passed over while another may take it."""
+        loop = asyncio.get_running_loop()
+        held: set[int] = set()
+        while True:
+            now = self.clock()
+            best, wake = None, math.inf
+            # A rest steers requests to the other endpoints; when all of them rest (one endpoint alone always
+            # does), the requests' own backoff paces the retries instead.
+            resting = any(now >= endpoint.rested_until for endpoint in self.endpoints)
+            for number, endpoint in enumerate(self.endpoints):
+                at = endpoint.ready_at(now, tokens, resting)
+                if at > now:
+                    wake = min(wake, at)
+                    if at < math.inf and (now >= endpoint.rested_until or not resting):
+                        held.add(number)  # free, but its rate-limit window is spent
+                elif best is None or _better(endpoint, best, avoid):
+                    best = endpoint
+            if best is not None:
+                for number in held:
+                    self.endpoints[number].stats.held += 1
+                best.sent(tokens, now)
+                return best
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            timer = loop.call_later(wake - now, _wake, waiter) if wake < math.inf else None
+            try:
+                await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_next()  # the wake-up this waiter got goes to the next one
+                raise
+            finally:
+                if timer is not None:
+                    timer.cancel()
+
+    def release(self, endpoint: Endpoint, failure: str | None, latency: float, headers=None) -> None:
+        """Give the slot back with what happened; wakes one waiting request."""
+        endpoint.finished(failure, latency, headers)
+        self._wake_next()
+
+    def _wake_next(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def summary(self) -> list[dict]:
+        """Requests, errors and latency per endpoint."""
+        return [endpoint.stats.as_dict(endpoint.shown) for endpoint in self.endpoints]
+
+    async def close(self) -> None:
+        """Close every endpoint's connections."""
+        await asyncio.gather(*(endpoint.close() for endpoint in self.endpoints))
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy HTTP(S)_PROXY / NO_PROXY name for `url`, as the SDK (httpx) reads them: looked up once here,
+    because aiohttp's trust_env looks it up (and ~/.netrc) in a thread on every request."""
+    from urllib.request import getproxies, proxy_bypass
+
+    scheme = url.split(":", 1)[0]
+    proxy = getproxies().get(scheme)
+    host = url.split("://", 1)[-1].split("/", 1)[0].rpartition("@")[2]
+    if not proxy or proxy_bypass(host.rsplit(":", 1)[0] if not host.endswith("]") else host):
+        return None
+    return proxy
+
+
+def _without_login(url: str) -> tuple[str, tuple[str, str] | None]:
+    """The URL without a user:password part, and that part (decoded), if it had one."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    login = (unquote(parts.username), unquote(parts.password or ""))
+    return urlunsplit(parts._replace(netloc=host)), login
+
+
+def _better(candidate: Endpoint, best: Endpoint, avoid: Endpoint | None) -> bool:
+    if (candidate is avoid) != (best is avoid):
+        return best is avoid
+    return candidate.load() < best.load()
+
+
+def _wake(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
