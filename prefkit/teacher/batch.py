@@ -179,9 +179,11 @@ class BatchRunner:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.state = AppendLog(self.folder / "state.jsonl", fsync=True)
         for row in self.state.rows:
-            self._replay(row)
+            self._replay(row, live=False)
 
-    def _replay(self, row: dict) -> None:
+    def _replay(self, row: dict, live: bool = True) -> None:
+        """Take in one state record; `live`: written by this run (only this run's failures count towards
+        `max_attempts`, so a new run retries the tasks an earlier one gave up on, as online runs do)."""
         kind = row.get("kind")
         if kind == "input":
             self.inputs[row["file"]] = list(row["requests"])
@@ -199,7 +201,7 @@ class BatchRunner:
             if row.get("batch_id") in self.batches:
                 record = self.batches[row["batch_id"]]
                 record.status, record.failed = row["status"], len(row.get("failed", {}))
-            for custom_id, error in row.get("failed", {}).items():
+            for custom_id, error in row.get("failed", {}).items() if live else ():
                 self.attempts[custom_id] = self.attempts.get(custom_id, 0) + 1
                 self.errors[custom_id] = error
 

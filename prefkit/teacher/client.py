@@ -217,6 +217,7 @@ class Teacher:
         )
         self._rpm = TokenBucket(config.requests_per_minute) if config.requests_per_minute else None
         self._tpm = TokenBucket(config.tokens_per_minute) if config.tokens_per_minute else None
+        self._in_flight: dict[tuple[str, ...], asyncio.Future] = {}
 
     async def __aenter__(self) -> Teacher:
         return self
@@ -291,15 +292,39 @@ class Teacher:
         if missing:
             batches = [missing] if (self.config.supports_n and len(missing) > 1) else [[i] for i in missing]
             if len(batches) == 1:  # the usual case, without the task gather would make for it
-                results = [await self._request(messages, len(batches[0]), tools, sampling)]
+                results = [await self._shared(tuple(keys[i] for i in batches[0]), messages, tools, sampling)]
             else:
-                results = await asyncio.gather(*(self._request(messages, len(b), tools, sampling) for b in batches))
+                results = await asyncio.gather(
+                    *(self._shared(tuple(keys[i] for i in b), messages, tools, sampling) for b in batches)
+                )
             for batch, fresh in zip(batches, results):
                 for index, answer in zip(batch, fresh):
                     answers[index] = answer
                     if self.cache is not None:
                         self.cache.put(keys[index], {"message": answer.message})
         return [answer for answer in answers if answer is not None]
+
+    async def _shared(
+        self, keys: tuple[str, ...], messages: list[dict], tools: list[dict] | None, sampling: dict[str, Any]
+    ) -> list[Answer]:
+        """The answers for `keys`, asked once however many tasks want them at the same moment (tasks with the
+        same context): the others wait for the one request and get its answers as cached, costing nothing."""
+        waiting = self._in_flight.get(keys)
+        if waiting is not None:
+            answers = await asyncio.shield(waiting)
+            return [Answer(message=answer.message, cached=True) for answer in answers]
+        waiting = self._in_flight[keys] = asyncio.get_running_loop().create_future()
+        try:
+            answers = await self._request(messages, len(keys), tools, sampling)
+        except BaseException as error:
+            waiting.set_exception(error)
+            waiting.exception()  # retrieved: nobody may be waiting, and that is fine
+            raise
+        else:
+            waiting.set_result(answers)
+            return answers
+        finally:
+            del self._in_flight[keys]
 
     async def _request(
         self, messages: list[dict], n: int, tools: list[dict] | None, sampling: dict[str, Any]

@@ -40,3 +40,23 @@ def test_no_usable_retry_after_leaves_the_backoff_to_decide(headers):
 
 def test_an_answer_without_headers_has_no_retry_after():
     assert client._retry_after(None) is None
+
+
+def test_the_same_request_wanted_twice_at_once_is_asked_once():
+    import asyncio
+
+    from prefkit.teacher.client import Teacher, TeacherConfig
+    from prefkit.teacher.standin import Behaviour, StandinServer
+
+    with StandinServer(Behaviour(latency=0.05)) as server:
+        config = TeacherConfig(base_url=server.url, model="teacher-model")
+
+        async def ask() -> list:
+            async with Teacher(config) as teacher:
+                messages = [{"role": "user", "content": "the same context"}]
+                return await asyncio.gather(*(teacher.complete(messages) for _ in range(3)))
+
+        first, second, third = asyncio.run(ask())
+    assert server.stats.outcomes["ok"] == 1
+    assert first[0].message == second[0].message == third[0].message
+    assert [first[0].cached, second[0].cached, third[0].cached] == [False, True, True]  # paid for once
