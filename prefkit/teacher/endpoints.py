@@ -1,7 +1,7 @@
 """The teacher's endpoints: one or more OpenAI-compatible base URLs behind one job.
 
-Each endpoint has its own connection pool (aiohttp, whose C HTTP parser costs a fraction of the SDK's httpx
-path per request) and its own concurrency limit. A request goes to the endpoint with the least load: the
+Each endpoint has its own keep-alive connections (`prefkit/teacher/http.py`; through aiohttp when a proxy is
+configured for it) and its own concurrency limit. A request goes to the endpoint with the least load: the
 requests it has in flight, weighted by how often it has been failing lately. An endpoint that fails
 `rest_after` times in a row is rested (5 s, doubling up to 2 min each time it is rested again), then gets
 requests again (unless every endpoint is resting). A server's `x-ratelimit-remaining-*` /
@@ -129,6 +129,9 @@ class Endpoint:
         rest_after: int = 3,
         clock: Callable[[], float] = time.monotonic,
     ):
+        self.original_url = url.rstrip("/")
+        self.headers_with_login = dict(headers)  # the lean path takes user:password from the URL itself
+        self._pool = None
         self.url, self.login = _without_login(url.rstrip("/"))
         self.shown = redact_url(url)
         self.concurrency = concurrency
@@ -204,8 +207,18 @@ class Endpoint:
             )
 
     async def post(self, path: str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
-        """POST `body` (JSON) to URL + `path`: (status, headers, body). Raises asyncio.TimeoutError, OSError or
+        """POST `body` (JSON) to URL + `path`: (status, headers, body). Raises TimeoutError, OSError or
         aiohttp.ClientError when no answer came."""
+        if self._proxy is None:
+            if self._pool is None:
+                from prefkit.teacher.http import Pool
+
+                self._pool = Pool(self.original_url, self.headers_with_login, self.timeout)
+            response = await self._pool.post(path, body)
+            return response.status, response.headers, response.body
+        return await self._post_via_proxy(path, body)
+
+    async def _post_via_proxy(self, path: str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
         import yarl
 
         if self._session is None:
@@ -227,6 +240,9 @@ class Endpoint:
 
     async def close(self) -> None:
         """Close the connection pool."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -299,8 +315,8 @@ class Router:
 
 
 def _env_proxy(url: str) -> str | None:
-    """The proxy HTTP(S)_PROXY / NO_PROXY name for `url`, as the SDK (httpx) reads them: looked up once here,
-    because aiohttp's trust_env looks it up (and ~/.netrc) in a thread on every request."""
+    """The proxy HTTP(S)_PROXY / NO_PROXY name for `url`, as the SDK (httpx) reads them: looked up once here
+    (aiohttp's trust_env would look it up, and ~/.netrc, in a thread on every request)."""
     from urllib.request import getproxies, proxy_bypass
 
     scheme = url.split(":", 1)[0]

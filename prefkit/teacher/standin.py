@@ -124,6 +124,7 @@ class Behaviour:
     batch_delay: float = 0.0  # seconds from a batch's creation to its end
     batch_fail_rate: float = 0.0  # share of batch lines answered with a 500 in the error file
     batch_expire_rate: float = 0.0  # share of lines left unanswered: the batch ends "expired"
+    batch_api: bool = True  # False: no /v1/files or /v1/batches, as vLLM's server
 
 
 @dataclass
@@ -148,8 +149,10 @@ def request_key(body: dict) -> str:
 class StandinServer:
     """The server; `start()` runs it in a background thread, `url` is its base URL (with /v1)."""
 
-    def __init__(self, behaviour: Behaviour | None = None, port: int = 0):
+    def __init__(self, behaviour: Behaviour | None = None, port: int = 0, ssl_context=None):
         self.behaviour = behaviour or Behaviour()
+        self.ssl_context = ssl_context  # serve https with this context
+        self.connections = 0  # TCP connections accepted
         self.stats = Stats()
         self.port = port
         self._rng = random.Random(self.behaviour.seed)
@@ -164,7 +167,7 @@ class StandinServer:
     @property
     def url(self) -> str:
         """Base URL for an OpenAI client."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{self.port}/v1"
 
     def start(self) -> StandinServer:
         """Serve in a daemon thread; returns once the port is bound and listening."""
@@ -198,7 +201,9 @@ class StandinServer:
     def _run(self) -> None:
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", self.port))
+        self._server = self._loop.run_until_complete(
+            asyncio.start_server(self._client, "127.0.0.1", self.port, ssl=self.ssl_context)
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
@@ -211,6 +216,7 @@ class StandinServer:
         await self._server.serve_forever()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:
                 request_line = await reader.readline()
@@ -264,7 +270,7 @@ class StandinServer:
             data = [{"id": name, "object": "model", "created": 0, "owned_by": "standin"} for name in behaviour.models]
             return 200, [], json.dumps({"object": "list", "data": data}).encode()
         route = path.split("?")[0].rstrip("/")
-        if "/files" in route or "/batches" in route:
+        if ("/files" in route or "/batches" in route) and behaviour.batch_api:
             return self._batch_api(method, route, path, headers, raw)
         if method != "POST" or not route.endswith("/chat/completions"):
             return 404, [], _error(f"no route {method} {path}", "not_found")

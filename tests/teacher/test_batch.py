@@ -292,3 +292,22 @@ def test_the_standin_batch_api_through_the_openai_sdk(tmp_path):
     assert done.status == "completed" and done.request_counts.completed == 1
     answer = json.loads(output)
     assert answer["custom_id"] == "a" and answer["response"]["status_code"] == 200
+
+
+def test_a_server_without_the_batch_api_is_one_line_that_says_what_to_do(tmp_path, tasks_file):
+    with StandinServer(Behaviour(batch_api=False)) as server:
+        recipe = tmp_path / "r.yaml"
+        teacher = {"base_url": server.url, "model": "teacher-model", "mode": "batch"}
+        recipe.write_text(json.dumps({"generate": {"strategy": "contrastive", "teacher": teacher}}))
+        out = tmp_path / "pairs.jsonl"
+        failed = run("generate", str(tasks_file), "--recipe", str(recipe), "--out", str(out))
+    assert failed.returncode != 0 and len(failed.stderr.strip().splitlines()) == 1
+    assert "no Batch API" in failed.stderr and "--batch-file-only" in failed.stderr
+    assert "Traceback" not in failed.stderr
+
+
+def test_the_corrupt_strategy_has_no_batches(tmp_path, tasks_file):
+    refused = run(
+        "generate", str(tasks_file), "--strategy", "corrupt", "--out", str(tmp_path / "p.jsonl"), "--batch-file-only"
+    )
+    assert refused.returncode != 0 and "asks no teacher" in refused.stderr
