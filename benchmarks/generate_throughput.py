@@ -5,7 +5,8 @@ For each endpoint count it prints requests/s as a fraction of the ideal bound (e
 latency) and the client's CPU per request (user + system time of the `prefkit generate` process): once
 with everything (interpreter start-up, imports, the server check), and once as the marginal cost of a request:
 the CPU of a full run minus that of a run with a tenth of the tasks, divided by the requests between them,
-which leaves out every fixed cost.
+which leaves out every fixed cost. With one endpoint the bare `openai` SDK sends the same requests in its own
+process (`benchmarks/sdk_client.py`), side by side.
 
     python benchmarks/generate_throughput.py [--tasks 2000] [--concurrency 64] [--latency 0.5] [--endpoints 1 3]
 """
@@ -56,6 +57,17 @@ def generate(folder: Path, tasks: Path, recipe: Path, name: str) -> tuple[dict, 
     return json.loads(done.stdout), cpu, wall
 
 
+def sdk(url: str, count: int, concurrency: int) -> tuple[dict, float]:
+    """The bare openai SDK sending `count` requests in its own process: (its report, CPU seconds)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    here = Path(__file__).parent / "sdk_client.py"
+    done = subprocess.run(
+        [sys.executable, str(here), url, str(count), str(concurrency)], capture_output=True, text=True, check=True
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return json.loads(done.stdout), (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def measure(endpoints: int, args: argparse.Namespace) -> None:
     with ExitStack() as stack, tempfile.TemporaryDirectory() as folder:
         urls = [stack.enter_context(standin("--latency", str(args.latency))) for _ in range(endpoints)]
@@ -71,6 +83,9 @@ def measure(endpoints: int, args: argparse.Namespace) -> None:
         )
         summary, cpu, wall = generate(folder, folder / "tasks.jsonl", recipe, "all")
         few, few_cpu, _ = generate(folder, folder / "few.jsonl", recipe, "few")
+        if endpoints == 1 and args.sdk:
+            bare, bare_cpu = sdk(urls[0], 2 * total, args.concurrency)
+            bare_few, bare_few_cpu = sdk(urls[0], 2 * (total // 10), args.concurrency)
     requests = summary["requests"]
     bound = endpoints * args.concurrency / args.latency
     rate = requests / summary["seconds"]
@@ -83,6 +98,14 @@ def measure(endpoints: int, args: argparse.Namespace) -> None:
     )
     for endpoint in summary["endpoints"]:
         print(f"    {endpoint['url']}: {endpoint['requests']} requests, mean latency {endpoint['mean_latency_s']}s")
+    if endpoints == 1 and args.sdk:
+        bare_marginal = (bare_cpu - bare_few_cpu) / (bare["requests"] - bare_few["requests"])
+        bare_rate = bare["requests"] / bare["seconds"]
+        print(
+            f"  side by side, the bare openai SDK (chat.completions.create, same requests, no cache or pairs): "
+            f"{bare_rate / bound:.1%} of the bound, {bare_marginal * 1000:.3f} ms CPU per request (marginal): "
+            f"prefkit uses {marginal / bare_marginal:.2f}x the SDK's CPU per request"
+        )
 
 
 def main() -> None:
@@ -91,6 +114,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64, help="Requests in flight per endpoint.")
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--endpoints", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--no-sdk", dest="sdk", action="store_false", help="Skip the bare openai SDK comparison.")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(

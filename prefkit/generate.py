@@ -235,7 +235,7 @@ class Generator:
         round_number = 0
         while todo:
             round_number += 1
-            asker = BatchTeacher(teacher, runner)
+            asker = BatchTeacher(teacher, runner, online=not self.file_only)
             label = f"generate ({self.config.strategy}, batch round {round_number})"
             with self.ctx.progress(label, len(todo)) as advance:
                 todo = await self._work(todo, asker, pairs_log, skips_log, advance)

@@ -90,8 +90,9 @@ class BatchTeacher:
     requests (`wanted`); a line that failed before is asked online (`retry: online`) or once more in a batch,
     until `max_attempts`."""
 
-    def __init__(self, teacher: Teacher, runner: BatchRunner):
+    def __init__(self, teacher: Teacher, runner: BatchRunner, online: bool = True):
         self.teacher, self.runner = teacher, runner
+        self.online = online  # False with --batch-file-only: nothing is ever sent
         self.config = teacher.config
         self.wanted: dict[str, BatchRequest] = {}
         self.hit_keys: set[str] = set()
@@ -135,7 +136,7 @@ class BatchTeacher:
                 raise TeacherError(
                     f"batch request {custom_id} failed in {tried} batches: {self.runner.errors.get(custom_id)}"
                 )
-            if tried and batch.retry == "online":
+            if tried and batch.retry == "online" and self.online:
                 return await self.teacher.complete(messages, n, tools, sampling, sample)
         for group in groups:
             body = self.config.request_body(messages, len(group), tools, settings)

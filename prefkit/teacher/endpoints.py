@@ -130,7 +130,7 @@ class Endpoint:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.original_url = url.rstrip("/")
-        self.headers_with_login = dict(headers)  # the lean path takes user:password from the URL itself
+        self.request_headers = dict(headers)  # the lean path reads a user:password in the URL itself
         self._pool = None
         self.url, self.login = _without_login(url.rstrip("/"))
         self.shown = redact_url(url)
@@ -213,7 +213,7 @@ class Endpoint:
             if self._pool is None:
                 from prefkit.teacher.http import Pool
 
-                self._pool = Pool(self.original_url, self.headers_with_login, self.timeout)
+                self._pool = Pool(self.original_url, self.request_headers, self.timeout)
             response = await self._pool.post(path, body)
             return response.status, response.headers, response.body
         return await self._post_via_proxy(path, body)

@@ -76,6 +76,10 @@ class _Connection(asyncio.Protocol):
         return self.waiter
 
     def data_received(self, data: bytes) -> None:
+        if self.waiter is None:  # bytes nobody asked for: the connection cannot be trusted any more
+            self.closed = True
+            self.transport.close()
+            return
         self.buffer += data
         try:
             self._parse()
