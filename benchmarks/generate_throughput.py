@@ -69,6 +69,9 @@ def sdk(url: str, count: int, concurrency: int) -> tuple[dict, float]:
 
 
 def measure(endpoints: int, args: argparse.Namespace) -> None:
+    """Each round: a full run and a tenth-size run of prefkit (and of the bare SDK with one endpoint),
+    alternating, each in a fresh output; prints every round and the best."""
+    rounds = []
     with ExitStack() as stack, tempfile.TemporaryDirectory() as folder:
         urls = [stack.enter_context(standin("--latency", str(args.latency))) for _ in range(endpoints)]
         folder = Path(folder)
@@ -81,31 +84,46 @@ def measure(endpoints: int, args: argparse.Namespace) -> None:
             f"    base_url: {json.dumps(urls)}\n    model: teacher-model\n"
             f"    concurrency: {args.concurrency}\n    timeout: 30\n"
         )
-        summary, cpu, wall = generate(folder, folder / "tasks.jsonl", recipe, "all")
-        few, few_cpu, _ = generate(folder, folder / "few.jsonl", recipe, "few")
-        if endpoints == 1 and args.sdk:
-            bare, bare_cpu = sdk(urls[0], 2 * total, args.concurrency)
-            bare_few, bare_few_cpu = sdk(urls[0], 2 * (total // 10), args.concurrency)
-    requests = summary["requests"]
+        for number in range(args.rounds):
+            summary, cpu, wall = generate(folder, folder / "tasks.jsonl", recipe, f"all{number}")
+            few, few_cpu, _ = generate(folder, folder / "few.jsonl", recipe, f"few{number}")
+            row = {
+                "rate": summary["requests"] / summary["seconds"],
+                "marginal": (cpu - few_cpu) / (summary["requests"] - few["requests"]),
+                "with_start": cpu / summary["requests"],
+                "summary": summary,
+                "wall": wall,
+            }
+            if endpoints == 1 and args.sdk:
+                bare, bare_cpu = sdk(urls[0], 2 * total, args.concurrency)
+                bare_few, bare_few_cpu = sdk(urls[0], 2 * (total // 10), args.concurrency)
+                row["sdk_rate"] = bare["requests"] / bare["seconds"]
+                row["sdk_marginal"] = (bare_cpu - bare_few_cpu) / (bare["requests"] - bare_few["requests"])
+            rounds.append(row)
     bound = endpoints * args.concurrency / args.latency
-    rate = requests / summary["seconds"]
-    marginal = (cpu - few_cpu) / (requests - few["requests"])
-    print(
-        f"{endpoints} endpoint(s): {requests} requests in {summary['seconds']:.1f}s of generation "
-        f"({wall:.1f}s wall): {rate:.1f} req/s vs bound {bound:.0f} req/s = {rate / bound:.1%}; "
-        f"client CPU {marginal * 1000:.3f} ms per request (marginal), {cpu / requests * 1000:.3f} ms with "
-        f"start-up; pairs {summary['pairs']}"
-    )
-    for endpoint in summary["endpoints"]:
-        print(f"    {endpoint['url']}: {endpoint['requests']} requests, mean latency {endpoint['mean_latency_s']}s")
-    if endpoints == 1 and args.sdk:
-        bare_marginal = (bare_cpu - bare_few_cpu) / (bare["requests"] - bare_few["requests"])
-        bare_rate = bare["requests"] / bare["seconds"]
-        print(
-            f"  side by side, the bare openai SDK (chat.completions.create, same requests, no cache or pairs): "
-            f"{bare_rate / bound:.1%} of the bound, {bare_marginal * 1000:.3f} ms CPU per request (marginal): "
-            f"prefkit uses {marginal / bare_marginal:.2f}x the SDK's CPU per request"
+    for number, row in enumerate(rounds, start=1):
+        summary = row["summary"]
+        line = (
+            f"{endpoints} endpoint(s), round {number}: {summary['requests']} requests in {summary['seconds']:.1f}s "
+            f"({row['wall']:.1f}s wall): {row['rate']:.1f} req/s = {row['rate'] / bound:.1%} of the bound "
+            f"{bound:.0f} req/s; client CPU {row['marginal'] * 1000:.3f} ms per request (marginal), "
+            f"{row['with_start'] * 1000:.3f} ms with start-up"
         )
+        if "sdk_marginal" in row:
+            line += (
+                f"; the bare openai SDK (chat.completions.create, same requests, no cache or pairs): "
+                f"{row['sdk_rate'] / bound:.1%} of the bound, {row['sdk_marginal'] * 1000:.3f} ms: "
+                f"prefkit {row['marginal'] / row['sdk_marginal']:.2f}x its CPU per request"
+            )
+        print(line)
+    for endpoint in rounds[-1]["summary"]["endpoints"]:
+        print(f"    {endpoint['url']}: {endpoint['requests']} requests, mean latency {endpoint['mean_latency_s']}s")
+    fastest = max(row["rate"] for row in rounds) / bound
+    leanest, heaviest = (f(row["marginal"] for row in rounds) * 1000 for f in (min, max))
+    print(
+        f"{endpoints} endpoint(s), best of {len(rounds)}: {fastest:.1%} of the bound, {leanest:.3f} ms CPU per "
+        f"request (worst round {heaviest:.3f})"
+    )
 
 
 def main() -> None:
@@ -114,6 +132,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64, help="Requests in flight per endpoint.")
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--endpoints", type=int, nargs="+", default=[1, 3])
+    parser.add_argument("--rounds", type=int, default=2, help="Rounds per endpoint count (the best is shown).")
     parser.add_argument("--no-sdk", dest="sdk", action="store_false", help="Skip the bare openai SDK comparison.")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
