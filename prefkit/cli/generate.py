@@ -124,7 +124,7 @@ def _print_generate_table(report: dict) -> None:
     for name, value in rows:
         table.add_row(name, str(value))
     console.print(table)
-    if len(report["endpoints"]) > 1:
+    if len(report["endpoints"]) > 1 and any(endpoint["requests"] for endpoint in report["endpoints"]):
         _print_endpoints(report["endpoints"])
     if report["repaired"]:
         console.print(f"[yellow]repaired a torn last line: {report['repaired']}")
