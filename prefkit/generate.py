@@ -232,6 +232,12 @@ class Generator:
         """Rounds of: run the strategies on the cache, send what is missing as batches, read the answers."""
         if not self.file_only:
             await runner.resume()
+        elif runner.pending():
+            names = ", ".join(record.id for record in runner.pending())
+            raise ConfigError(
+                f"batches {names} were submitted by an earlier run and are not finished; run without "
+                "--batch-file-only to follow them (their requests would otherwise be written out again)"
+            )
         round_number = 0
         while todo:
             round_number += 1

@@ -60,6 +60,7 @@ class BatchConfig(BaseModel):
     )
     max_attempts: int = Field(3, ge=1, description="Batches one request may be in before its task is failed.")
     max_requests: int = Field(50_000, ge=1, description="Requests per input file (OpenAI allows 50,000).")
+    max_bytes: int = Field(200_000_000, ge=1024, description="Bytes per input file (OpenAI allows 200 MB).")
     price_input_per_mtok: float | None = Field(
         None, ge=0, description="Batch price per million prompt tokens [default: the online price]."
     )
@@ -216,23 +217,41 @@ class BatchRunner:
 
     # -- input files -------------------------------------------------------------------------------------
 
+    def pending(self) -> list[BatchRecord]:
+        """Batches submitted whose results have not been read."""
+        return [record for record in self.batches.values() if record.input not in self.answered]
+
     def unanswered_inputs(self) -> list[str]:
         """Input files written whose results have not been read."""
         return [name for name in self.inputs if name not in self.answered]
 
     def write_inputs(self, requests: dict[str, BatchRequest]) -> list[Path]:
-        """The requests as input files of at most `max_requests` lines (each written whole, then recorded)."""
-        from prefkit.jsonl import write_jsonl
+        """The requests as input files of at most `max_requests` lines and `max_bytes` bytes (each written whole,
+        then recorded)."""
+        from prefkit.jsonl import atomic_writer, dumps
 
-        size = self.teacher.config.batch.max_requests
-        ordered = list(requests.values())
+        limits = self.teacher.config.batch
+        chunks: list[list[tuple[BatchRequest, str]]] = [[]]
+        size = 0
+        for request in requests.values():
+            line = dumps(request.line()) + "\n"
+            weight = len(line.encode("utf-8"))
+            if weight > limits.max_bytes:
+                raise InputError(
+                    f"one request is {weight:,} bytes, more than teacher.batch.max_bytes ({limits.max_bytes:,})"
+                )
+            if chunks[-1] and (len(chunks[-1]) >= limits.max_requests or size + weight > limits.max_bytes):
+                chunks.append([])
+                size = 0
+            chunks[-1].append((request, line))
+            size += weight
         paths = []
-        for start in range(0, len(ordered), size):
-            chunk = ordered[start : start + size]
+        for chunk in chunks if chunks[0] else []:
             name = f"input-{len(self.inputs) + 1:04d}.jsonl"
             path = self.folder / name
-            write_jsonl(path, [request.line() for request in chunk])
-            self._record({"kind": "input", "file": name, "requests": {r.custom_id: r.keys for r in chunk}})
+            with atomic_writer(path) as handle:
+                handle.write("".join(line for _, line in chunk))
+            self._record({"kind": "input", "file": name, "requests": {r.custom_id: r.keys for r, _ in chunk}})
             paths.append(path)
         return paths
 
@@ -263,7 +282,7 @@ class BatchRunner:
                     )
                 else:
                     self._record({"kind": "abandoned", "file": name, "why": "uploaded, never submitted"})
-        pending = [record for record in self.batches.values() if record.input not in self.answered]
+        pending = self.pending()
         if pending:
             names = ", ".join(record.id for record in pending)
             self.say(f"resuming {len(pending)} batch(es) recorded in {self.state.path}: {names}")

@@ -311,3 +311,44 @@ def test_the_corrupt_strategy_has_no_batches(tmp_path, tasks_file):
         "generate", str(tasks_file), "--strategy", "corrupt", "--out", str(tmp_path / "p.jsonl"), "--batch-file-only"
     )
     assert refused.returncode != 0 and "asks no teacher" in refused.stderr
+
+
+def test_input_files_are_split_by_lines_and_by_bytes(tmp_path, tasks_file):
+    from prefkit.teacher.batch import BatchRequest, BatchRunner
+    from prefkit.teacher.cache import ResponseCache
+    from prefkit.teacher.client import Teacher, TeacherConfig
+
+    def runner(**limits) -> BatchRunner:
+        config = TeacherConfig(base_url="http://127.0.0.1:9/v1", model="m", batch={**FAST, **limits})
+        folder = tmp_path / f"b{len(list(tmp_path.iterdir()))}"
+        return BatchRunner(Teacher(config), ResponseCache(folder / "c.sqlite"), folder)
+
+    requests = {
+        f"k{i}": BatchRequest(f"k{i}", [f"k{i}"], {"model": "m", "messages": [{"role": "user", "content": "x" * 900}]})
+        for i in range(10)
+    }
+    by_lines = runner(max_requests=4).write_inputs(requests)
+    assert [len(lines(path)) for path in by_lines] == [4, 4, 2]
+    by_bytes = runner(max_bytes=3000).write_inputs(requests)  # each line is about 1 KB
+    assert all(path.stat().st_size <= 3000 for path in by_bytes) and sum(len(lines(p)) for p in by_bytes) == 10
+    assert len(by_bytes) == 5  # two lines of about 1,050 bytes a file
+    with pytest.raises(Exception, match="more than teacher.batch.max_bytes"):
+        runner(max_bytes=1024).write_inputs(requests)
+
+
+def test_batch_file_only_refuses_while_a_submitted_batch_is_unfinished(tmp_path, tasks_file):
+    with StandinServer(Behaviour(batch_delay=30)) as server:
+        out = tmp_path / "pairs.jsonl"
+        cfg = config(server.url)
+
+        def stop_after_submitting(self, records):
+            raise Killed()
+
+        from unittest import mock
+
+        with mock.patch.object(batch_module.BatchRunner, "_follow", stop_after_submitting), pytest.raises(Killed):
+            generate_file(cfg, tasks_file, out)
+        from prefkit.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="batch_000001 were submitted by an earlier run"):
+            generate_file(cfg, tasks_file, out, batch_file_only=True)

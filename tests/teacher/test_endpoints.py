@@ -182,3 +182,13 @@ def test_three_endpoints_one_failing_half_its_requests(tmp_path, corpus_tasks):
     by_url = {endpoint["url"]: endpoint for endpoint in summary["endpoints"]}
     assert [by_url[url]["requests"] for url in urls] == [s.stats.requests - 1 for s in servers]  # minus /models
     assert by_url[urls[2]]["errors"] == servers[2].stats.outcomes["500"]
+
+
+def test_a_tokens_window_holds_a_request_that_would_not_fit():
+    clock = Clock()
+    only = endpoint(clock)
+    only._heard({"x-ratelimit-remaining-tokens": "1000", "x-ratelimit-reset-tokens": "2s"}, clock.now)
+    assert only.ready_at(clock.now, 600) == 0
+    only.sent(600, clock.now)
+    assert only.ready_at(clock.now, 600) == pytest.approx(clock.now + 2.0)  # 400 left: wait for the reset
+    assert only.ready_at(clock.now, 300) == 0  # a smaller one still fits
