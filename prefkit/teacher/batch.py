@@ -26,6 +26,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -171,6 +172,7 @@ class BatchRunner:
     manifest: dict[str, list[str]] = field(default_factory=dict)
     inputs: dict[str, list[str]] = field(default_factory=dict)  # input file name -> its custom ids
     uploads: dict[str, str] = field(default_factory=dict)  # input file name -> file id
+    uploaded_at: dict[str, float] = field(default_factory=dict)  # input file name -> when (time.time())
     batches: dict[str, BatchRecord] = field(default_factory=dict)
     answered: set[str] = field(default_factory=set)  # input files whose results were read
     attempts: dict[str, int] = field(default_factory=dict)
@@ -192,6 +194,7 @@ class BatchRunner:
             self.manifest.update(row["requests"])
         elif kind == "uploaded":
             self.uploads[row["file"]] = row["file_id"]
+            self.uploaded_at[row["file"]] = row.get("at", 0.0)
         elif kind == "submitted":
             self.batches[row["batch_id"]] = BatchRecord(row["batch_id"], row["file"], requests=row.get("requests", 0))
         elif kind == "abandoned":
@@ -273,7 +276,8 @@ class BatchRunner:
             if name not in self.answered and not any(b.input == name for b in self.batches.values())
         }
         if orphans:
-            found = await self._find_batches(set(orphans.values()))
+            since = min(self.uploaded_at.get(name, 0.0) for name in orphans)
+            found = await self._find_batches(set(orphans.values()), since)
             for name, file_id in orphans.items():
                 if file_id in found:
                     batch = found[file_id]
@@ -298,7 +302,7 @@ class BatchRunner:
                     client.files.create(file=(path.name, path.read_bytes(), "application/jsonl"), purpose="batch"),
                     "upload a batch input file",
                 )
-                self._record({"kind": "uploaded", "file": path.name, "file_id": file_id.id})
+                self._record({"kind": "uploaded", "file": path.name, "file_id": file_id.id, "at": time.time()})
                 batch = await self._call(
                     client.batches.create(
                         input_file_id=file_id.id,
@@ -314,7 +318,9 @@ class BatchRunner:
         self.say(f"submitted {len(records)} batch(es) of {len(requests)} requests: " + ", ".join(r.id for r in records))
         await self._follow(records)
 
-    async def _find_batches(self, file_ids: set[str]) -> dict[str, Any]:
+    async def _find_batches(self, file_ids: set[str], since: float) -> dict[str, Any]:
+        """The batches made from `file_ids` (uploaded at `since` or later), by input file id. The listing is
+        newest first, so it stops at the first batch older than the uploads (an account may hold thousands)."""
         found = {}
         async with self._client() as client:
             pages = client.batches.list(limit=100)
@@ -322,6 +328,8 @@ class BatchRunner:
                 async for batch in pages:
                     if batch.input_file_id in file_ids:
                         found[batch.input_file_id] = batch
+                    if len(found) == len(file_ids) or batch.created_at < since - 300:  # 5 min for clock skew
+                        break
             except Exception as error:  # the SDK's API errors; a listing that fails leaves the uploads alone
                 raise self._fatal("list batches", error) from None
         return found
