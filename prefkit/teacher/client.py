@@ -76,8 +76,8 @@ class TeacherConfig(BaseModel):
 
     base_url: str | list[str] | None = Field(
         None,
-        description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (vLLM), or a list of them: each "
-        "request goes to the one with the fewest requests in flight.",
+        description="OpenAI-compatible base URL, e.g. http://localhost:8000/v1 (vLLM), or a list of them (the "
+        "flag given several times): each request goes to the one with the fewest requests in flight.",
     )
     model: str | None = Field(None, description="Model name as the server knows it.")
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (never logged).")
@@ -105,8 +105,8 @@ class TeacherConfig(BaseModel):
     price_output_per_mtok: float | None = Field(None, ge=0, description="Price per million completion tokens.")
     mode: Literal["online", "batch"] = Field(
         "online",
-        description="online: one request at a time; batch: generate's requests go through the OpenAI Batch API "
-        "(half the price, answers within the completion window).",
+        description="online: each request answered as it is sent; batch: generate's requests go through the "
+        "OpenAI Batch API (half the price, answers within the completion window).",
     )
     batch: BatchConfig = Field(default_factory=BatchConfig, description="Settings of mode: batch.")
     cache: ConfigPath | None = Field(
