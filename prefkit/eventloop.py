@@ -17,5 +17,4 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
         import uvloop
     except ImportError:
         return asyncio.run(coroutine)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coroutine)
+    return uvloop.run(coroutine)  # asyncio.run's clean-up, on a uvloop loop, on every Python prefkit supports
