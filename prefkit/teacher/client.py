@@ -2,8 +2,9 @@
 limit each, optional RPM/TPM limits, the servers' own rate-limit headers, per-request timeouts, retries with
 exponential backoff and jitter (honouring Retry-After), and the response cache.
 
-Completions go through a lean HTTP path (`prefkit/teacher/endpoints.py`, aiohttp): the SDK's httpx path costs
-about 2 ms of CPU a request, which caps one process at a few hundred requests a second. The `openai` package
+Completions go through prefkit's own keep-alive HTTP client (`prefkit/teacher/http.py`, routed by
+`prefkit/teacher/endpoints.py`): the SDK's httpx path costs 2-4 ms of CPU a request, which caps one process
+at a few hundred requests a second. The `openai` package
 stays the way prefkit checks a server (models, auth) and uses the Files and Batches APIs
 (`prefkit/teacher/batch.py`). The API key is read from the environment variable the config names and never
 leaves this module."""
@@ -329,8 +330,6 @@ class Teacher:
     async def _request(
         self, messages: list[dict], n: int, tools: list[dict] | None, sampling: dict[str, Any]
     ) -> list[Answer]:
-        import aiohttp
-
         payload = _WIRE.encode(self.config.request_body(messages, n, tools, sampling)).encode()
         tokens = _estimate_tokens(messages) + (sampling.get("max_tokens") or 0) * n
         last_error, endpoint = "no attempt made", None
@@ -348,7 +347,7 @@ class Teacher:
                 status, headers, data = await endpoint.post("/chat/completions", payload)
             except TimeoutError:
                 failure, last_error = "timeout", f"timed out after {self.config.timeout:g}s at {endpoint.shown}"
-            except (OSError, aiohttp.ClientError) as error:
+            except OSError as error:
                 failure, last_error = "connection", f"connection to {endpoint.shown} failed ({type(error).__name__})"
             else:
                 latency = time.perf_counter() - started

@@ -129,17 +129,12 @@ class Endpoint:
         rest_after: int = 3,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.original_url = url.rstrip("/")
-        self.request_headers = dict(headers)  # the lean path reads a user:password in the URL itself
-        self._pool = None
-        self.url, self.login = _without_login(url.rstrip("/"))
+        self.url = url.rstrip("/")
+        self.headers = dict(headers)
         self.shown = redact_url(url)
         self.concurrency = concurrency
         self.rest_after = rest_after
         self.clock = clock
-        self.headers = dict(headers)
-        if self.login is not None:  # as httpx (the SDK) does: a user:password in the URL is the Authorization
-            self.headers.pop("Authorization", None)
         self.timeout = timeout
         self.in_flight = 0
         self.health = 1.0
@@ -148,6 +143,7 @@ class Endpoint:
         self.requests_window = Window()
         self.tokens_window = Window()
         self.stats = EndpointStats()
+        self._pool = None
         self._session = None
         self._proxy = _env_proxy(self.url)
         self._targets: dict = {}
@@ -207,36 +203,41 @@ class Endpoint:
             )
 
     async def post(self, path: str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
-        """POST `body` (JSON) to URL + `path`: (status, headers, body). Raises TimeoutError, OSError or
-        aiohttp.ClientError when no answer came."""
+        """POST `body` (JSON) to URL + `path`: (status, headers, body). Raises TimeoutError or OSError when no
+        answer came."""
         if self._proxy is None:
             if self._pool is None:
                 from prefkit.teacher.http import Pool
 
-                self._pool = Pool(self.original_url, self.request_headers, self.timeout)
+                self._pool = Pool(self.url, self.headers, self.timeout)
             response = await self._pool.post(path, body)
             return response.status, response.headers, response.body
         return await self._post_via_proxy(path, body)
 
     async def _post_via_proxy(self, path: str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
+        import aiohttp
         import yarl
 
         if self._session is None:
-            import aiohttp
+            from prefkit.teacher.http import login_headers
 
+            url, headers = login_headers(self.url, self.headers)
             self._session = aiohttp.ClientSession(
-                headers=self.headers,
-                auth=aiohttp.BasicAuth(*self.login) if self.login else None,
+                headers=headers,
                 connector=aiohttp.TCPConnector(limit=self.concurrency, ttl_dns_cache=300),
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=("Accept-Encoding",),
             )
+            self._targets = {"": url}
         target = self._targets.get(path)
         if target is None:  # parsed once: yarl's URL parsing is a visible share of a request's CPU
-            target = self._targets[path] = yarl.URL(self.url + path)
-        async with self._session.post(target, data=body, proxy=self._proxy) as response:
-            return response.status, response.headers, await response.read()
+            target = self._targets[path] = yarl.URL(self._targets[""] + path)
+        try:
+            async with self._session.post(target, data=body, proxy=self._proxy) as response:
+                return response.status, response.headers, await response.read()
+        except aiohttp.ClientError as error:  # the same kind of failure the lean path raises
+            raise ConnectionError(f"{type(error).__name__}: {error}") from error
 
     async def close(self) -> None:
         """Close the connection pool."""
@@ -317,26 +318,12 @@ class Router:
 def _env_proxy(url: str) -> str | None:
     """The proxy HTTP(S)_PROXY / NO_PROXY name for `url`, as the SDK (httpx) reads them: looked up once here
     (aiohttp's trust_env would look it up, and ~/.netrc, in a thread on every request)."""
+    from urllib.parse import urlsplit
     from urllib.request import getproxies, proxy_bypass
 
-    scheme = url.split(":", 1)[0]
-    proxy = getproxies().get(scheme)
-    host = url.split("://", 1)[-1].split("/", 1)[0].rpartition("@")[2]
-    if not proxy or proxy_bypass(host.rsplit(":", 1)[0] if not host.endswith("]") else host):
-        return None
-    return proxy
-
-
-def _without_login(url: str) -> tuple[str, tuple[str, str] | None]:
-    """The URL without a user:password part, and that part (decoded), if it had one."""
-    from urllib.parse import unquote, urlsplit, urlunsplit
-
     parts = urlsplit(url)
-    if parts.username is None:
-        return url, None
-    host = parts.netloc.rpartition("@")[2]
-    login = (unquote(parts.username), unquote(parts.password or ""))
-    return urlunsplit(parts._replace(netloc=host)), login
+    proxy = getproxies().get(parts.scheme)
+    return None if not proxy or proxy_bypass(parts.hostname or "") else proxy
 
 
 def _better(candidate: Endpoint, best: Endpoint, avoid: Endpoint | None) -> bool:

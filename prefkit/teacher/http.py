@@ -18,7 +18,7 @@ import os
 import ssl
 import zlib
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 MAX_HEAD = 64 * 1024
 
@@ -175,11 +175,7 @@ class Pool:
         self.idle: list[_Connection] = []
         self._ssl = _ssl_context() if self.https else None
         lines = [f"Host: {parts.netloc.rpartition('@')[2]}"]
-        if parts.username is not None:  # as httpx does: user:password in the URL is the Authorization
-            login = f"{_unquote(parts.username)}:{_unquote(parts.password or '')}".encode()
-            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-            lines.append("Authorization: Basic " + base64.b64encode(login).decode())
-        lines += [f"{name}: {value}" for name, value in headers.items()]
+        lines += [f"{name}: {value}" for name, value in login_headers(url, headers)[1].items()]
         self._head = "\r\n".join(lines).encode("latin-1")
         self._targets: dict[str, bytes] = {}
 
@@ -225,6 +221,18 @@ class Pool:
         self.idle.clear()
 
 
+def login_headers(url: str, headers: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """The URL without a user:password part, and the headers to send: as httpx (the SDK) does, a login in the
+    URL is the Authorization (Basic), in place of the API key's."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, dict(headers)
+    login = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+    kept = {name: value for name, value in headers.items() if name.lower() != "authorization"}
+    kept["Authorization"] = "Basic " + base64.b64encode(login).decode()
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])), kept
+
+
 def _expire(waiter: asyncio.Future, connection: _Connection) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError())
@@ -240,9 +248,3 @@ def _ssl_context() -> ssl.SSLContext:
     except ImportError:
         return ssl.create_default_context()
     return ssl.create_default_context(cafile=certifi.where())
-
-
-def _unquote(text: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(text)

@@ -11,7 +11,8 @@ import pytest
 
 from prefkit.jsonl import write_jsonl
 from prefkit.teacher.client import Teacher, TeacherConfig
-from prefkit.teacher.endpoints import Endpoint, Router, Window, _without_login, parse_duration
+from prefkit.teacher.endpoints import Endpoint, Router, Window, parse_duration
+from prefkit.teacher.http import login_headers
 from prefkit.teacher.standin import Behaviour, StandinServer
 from tests.generate_helpers import lines, run, write_recipe
 
@@ -107,8 +108,11 @@ def test_the_window_holds_requests_once_the_server_says_none_are_left():
 
 
 def test_login_in_the_url_becomes_basic_auth_and_leaves_the_url():
-    assert _without_login("http://ann:p%40ss@host:8000/v1") == ("http://host:8000/v1", ("ann", "p@ss"))
-    assert _without_login("http://host/v1") == ("http://host/v1", None)
+    key = {"Authorization": "Bearer sk-x", "Accept": "application/json"}
+    url, headers = login_headers("http://ann:p%40ss@host:8000/v1", key)
+    assert url == "http://host:8000/v1"
+    assert headers == {"Accept": "application/json", "Authorization": "Basic YW5uOnBAc3M="}  # ann:p@ss
+    assert login_headers("http://host/v1", key) == ("http://host/v1", key)
 
 
 def test_base_url_lists_are_checked():
