@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from prefkit.appendlog import AppendLog
 from prefkit.errors import FatalTeacherError, InputError, TeacherError
 from prefkit.privacy import redact_text
+from prefkit.stage import no_progress
 
 if TYPE_CHECKING:
     from prefkit.teacher.cache import ResponseCache
@@ -110,8 +111,7 @@ class BatchTeacher:
         """The answers when all are cached; raises Deferred after writing down the missing ones."""
         from prefkit.teacher.client import Answer
 
-        settings = {**self.config.sampling(), **(sampling or {})}
-        keys = self.teacher.keys(messages, n, tools, settings, sample)
+        settings, keys = self.teacher.keys(messages, n, tools, sampling, sample)
         found = [self.runner.cache.get(key, count=False) for key in keys]
         missing = [index for index, hit in enumerate(found) if hit is None]
         if not missing:
@@ -336,7 +336,7 @@ class BatchRunner:
 
     async def _follow(self, records: list[BatchRecord]) -> None:
         total = sum(record.requests for record in records)
-        progress = self.progress or _no_progress
+        progress = self.progress or no_progress
         with progress(f"batches ({len(records)})", total) as advance:
             done = {record.id: 0 for record in records}
 
@@ -384,7 +384,7 @@ class BatchRunner:
         """Read output/error lines into the cache: (answered, failed). `inputs`: the input files these results
         answer (None: whichever inputs their custom ids come from); a request of those inputs with no line is
         failed with `missing_reason`."""
-        from prefkit.teacher.client import _answers
+        from prefkit.teacher.client import parse_answers
 
         answered, failed = set(), {}
         for source, data in files:
@@ -408,9 +408,7 @@ class BatchRunner:
                 if error is None:
                     try:
                         body = line["response"]["body"]
-                        answers = _answers(body, 0.0)
-                        if len(answers) < len(keys):
-                            raise ValueError(f"asked for {len(keys)} choices, got {len(answers)}")
+                        answers = parse_answers(body, len(keys))
                     except (ValueError, TypeError, KeyError, AttributeError) as problem:
                         error = f"malformed answer ({problem})"
                 if error is not None:
@@ -419,16 +417,8 @@ class BatchRunner:
                     continue
                 failed.pop(custom_id, None)
                 answered.add(custom_id)
-                usage = body.get("usage") or {}
-                share = {
-                    "prompt_tokens": (usage.get("prompt_tokens") or 0),
-                    "completion_tokens": (usage.get("completion_tokens") or 0),
-                }
-                for number_in, (key, answer) in enumerate(zip(keys, answers)):
-                    mine = {
-                        "prompt_tokens": share["prompt_tokens"] if number_in == 0 else 0,
-                        "completion_tokens": share["completion_tokens"] // len(keys),
-                    }
+                for key, answer in zip(keys, answers):  # the usage split as parse_answers splits it
+                    mine = {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens}
                     if self.cache.put(key, {"message": answer.message, "batch": batch_id or source}):
                         self.fresh[key] = mine
                         self.teacher.usage.batch_prompt_tokens += mine["prompt_tokens"]
@@ -464,7 +454,7 @@ class BatchRunner:
     # -- the SDK -----------------------------------------------------------------------------------------
 
     def _client(self):
-        return _Closing(self.teacher.sdk())
+        return self.teacher.sdk()  # an AsyncOpenAI: `async with` closes it
 
     async def _call(self, call, what: str):
         try:
@@ -503,22 +493,3 @@ def _line_error(line: dict) -> str | None:
         message = inner.get("message") if isinstance(inner, dict) else None
         return f"{status}: {message or 'no message'}"
     return None
-
-
-class _Closing:
-    """`async with` for an SDK client: closed at the end."""
-
-    def __init__(self, client):
-        self.client = client
-
-    async def __aenter__(self):
-        return self.client
-
-    async def __aexit__(self, *exc) -> None:
-        await self.client.close()
-
-
-def _no_progress(label: str, total: int):
-    from prefkit.stage import no_progress
-
-    return no_progress(label, total)

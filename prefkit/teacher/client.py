@@ -267,9 +267,14 @@ class Teacher:
                 f"model {self.config.model!r} is not served at {shown}; available: {', '.join(names[:10])}"
             )
 
-    def keys(self, messages: list[dict], n: int, tools: list[dict] | None, sampling: dict, sample: int) -> list[str]:
-        """The cache keys of `n` answers to `messages`, the first numbered `sample`."""
-        return [cache_key(self.config.model, messages, sampling, sample + index, tools) for index in range(n)]
+    def keys(
+        self, messages: list[dict], n: int, tools: list[dict] | None, sampling: dict | None, sample: int
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The sampling settings of a request (the config's, overridden by `sampling`) and the cache keys of its
+        `n` answers to `messages`, the first numbered `sample`."""
+        settings = {**self.config.sampling(), **(sampling or {})}
+        model = self.config.model
+        return settings, [cache_key(model, messages, settings, sample + index, tools) for index in range(n)]
 
     async def complete(
         self,
@@ -281,8 +286,7 @@ class Teacher:
     ) -> list[Answer]:
         """`n` answers to `messages` (from the cache where possible), the first numbered `sample` in the cache (a
         rollout's sample k asks for its own answer); raises TeacherError after the last attempt."""
-        sampling = {**self.config.sampling(), **(sampling or {})}
-        keys = self.keys(messages, n, tools, sampling, sample)
+        sampling, keys = self.keys(messages, n, tools, sampling, sample)
         answers: list[Answer | None] = [None] * n
         if self.cache is not None:
             for index, key in enumerate(keys):
@@ -353,9 +357,7 @@ class Teacher:
                 latency = time.perf_counter() - started
                 if status == 200:
                     try:
-                        answers = _answers(json.loads(data), latency)
-                        if len(answers) < n:
-                            raise ValueError(f"asked for {n} choices, got {len(answers)}")
+                        answers = parse_answers(json.loads(data), n, latency)
                     except (ValueError, TypeError, KeyError, AttributeError) as error:
                         failure, last_error = "malformed", f"malformed response ({type(error).__name__})"
                     else:
@@ -397,7 +399,9 @@ class Teacher:
         return random.uniform(0, min(self.config.backoff_max, self.config.backoff_initial * 2**attempt))
 
 
-def _answers(response: dict, latency: float) -> list[Answer]:
+def parse_answers(response: dict, wanted: int, latency: float = 0.0) -> list[Answer]:
+    """The assistant messages of a chat completion response (online or a batch line's body), with the usage
+    split over them; a ValueError when it holds fewer than `wanted` or an empty one."""
     usage = response.get("usage") or {}
     prompt_tokens = usage.get("prompt_tokens") or 0
     completion_tokens = usage.get("completion_tokens") or 0
@@ -418,6 +422,8 @@ def _answers(response: dict, latency: float) -> list[Answer]:
                 latency=latency,
             )
         )
+    if len(answers) < wanted:
+        raise ValueError(f"asked for {wanted} choices, got {len(answers)}")
     return answers
 
 
