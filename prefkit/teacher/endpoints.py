@@ -57,6 +57,7 @@ class Window:
     left: float | None = None
     limit: float | None = None
     reset_at: float = 0.0
+    span: float = 1.0  # how long the server's last window had left when it said so: the next one's guess
 
     def allows(self, amount: float, now: float) -> float:
         """0 when `amount` may be spent now, else the time at which the window resets."""
@@ -72,7 +73,9 @@ class Window:
             self.left = self.limit
             if self.left is None:
                 return
-            self.reset_at = math.inf  # unknown until the next header says when this window ends
+            # A guess until the next header says when this window ends; never "never", or answers that come
+            # without headers (errors from a proxy) would hold the endpoint for good.
+            self.reset_at = now + self.span
         self.left -= amount
 
     def heard(self, left: int | None, limit: int | None, reset: float | None, now: float, unanswered: float) -> None:
@@ -83,7 +86,9 @@ class Window:
         if limit is not None:
             self.limit = limit
         estimate = left - unanswered
-        reset_at = now + reset if reset is not None else now + 1.0
+        if reset is not None:
+            self.span = max(reset, 0.001)
+        reset_at = now + self.span if reset is None else now + reset
         same_window = self.left is not None and now < self.reset_at and reset_at <= self.reset_at + 0.05
         self.left = min(self.left, estimate) if same_window else estimate
         self.reset_at = reset_at

@@ -196,3 +196,13 @@ def test_a_tokens_window_holds_a_request_that_would_not_fit():
     only.sent(600, clock.now)
     assert only.ready_at(clock.now, 600) == pytest.approx(clock.now + 2.0)  # 400 left: wait for the reset
     assert only.ready_at(clock.now, 300) == 0  # a smaller one still fits
+
+
+def test_a_window_started_without_a_header_still_ends():
+    window = Window()
+    window.heard(left=1, limit=2, reset=0.5, now=0.0, unanswered=0)
+    window.spend(1, 0.1)
+    window.spend(1, 0.6)  # a new window, full at the limit; no answer has said when it ends
+    window.spend(1, 0.7)
+    assert window.allows(1, 0.8) == pytest.approx(1.1)  # spent: held for about the last window's length
+    assert window.allows(1, 1.2) == 0.0  # and then let go, even though no header came
