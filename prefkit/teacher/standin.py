@@ -280,14 +280,14 @@ class StandinServer:
             return 404, [], _error(f"The model `{body.get('model')}` does not exist.", "model_not_found")
         limits: list[str] = []
         if behaviour.rate_window:
-            allowed, limits = self._count_in_window()
-            if not allowed:
+            remaining = self._count_in_window()
+            if remaining is None:
                 stats.outcomes["429"] += 1
-                return 429, limits, _error("Rate limit reached for requests", "rate_limit_exceeded")
+                return 429, self._window_headers(0), _error("Rate limit reached for requests", "rate_limit_exceeded")
         if behaviour.latency:
             await asyncio.sleep(behaviour.latency)
-        if behaviour.rate_window:
-            limits = self._window_headers(int(limits[1].split(": ")[1]))
+        if behaviour.rate_window:  # what was left when it was counted, and the reset as of the answer
+            limits = self._window_headers(remaining)
         roll = self._rng.random()
         for name, rate in (
             ("hang", behaviour.hang_rate),
@@ -344,15 +344,16 @@ class StandinServer:
 
     # -- rate-limit window -------------------------------------------------------------------------------
 
-    def _count_in_window(self) -> tuple[bool, list[str]]:
+    def _count_in_window(self) -> int | None:
+        """Count a request in the current window: the requests left after it, or None when none was left."""
         limit, seconds = self.behaviour.rate_window
         now = time.monotonic()
         if now >= self._window[0]:
             self._window = [now + seconds, 0]
         if self._window[1] >= limit:
-            return False, self._window_headers(0)
+            return None
         self._window[1] += 1
-        return True, self._window_headers(limit - self._window[1])
+        return limit - self._window[1]
 
     def _window_headers(self, remaining: int) -> list[str]:
         limit = self.behaviour.rate_window[0]
