@@ -352,3 +352,30 @@ def test_batch_file_only_refuses_while_a_submitted_batch_is_unfinished(tmp_path,
 
         with pytest.raises(ConfigError, match="batch_000001 were submitted by an earlier run"):
             generate_file(cfg, tasks_file, out, batch_file_only=True)
+
+
+def test_batch_paths_that_cannot_be_used_are_one_line_and_leave_inputs_alone(tmp_path, tasks_file):
+    recipe = tmp_path / "r.yaml"
+    teacher = {"base_url": "http://127.0.0.1:9/v1", "model": "teacher-model"}
+    recipe.write_text(json.dumps({"generate": {"strategy": "contrastive", "teacher": teacher}}))
+    out = tmp_path / "pairs.jsonl"
+    base = ["generate", str(tasks_file), "--recipe", str(recipe), "--out", str(out), "--batch-file-only"]
+    before = tasks_file.read_bytes()
+    (tmp_path / "pairs.batches").write_text("mine")  # a file where the batch folder would go
+    refused = run(*base)
+    assert refused.returncode == 2 and "is a file; give a folder" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    (tmp_path / "pairs.batches").unlink()
+    (tmp_path / "pairs.batches").mkdir()
+    (tmp_path / "pairs.batches" / "notes.txt").write_text("the user's")
+    refused = run(*base)
+    assert refused.returncode == 2 and "prefkit did not write" in refused.stderr
+    assert (tmp_path / "pairs.batches" / "notes.txt").read_text() == "the user's"
+    (tmp_path / "pairs.batches" / "notes.txt").unlink()
+    assert run(*base).returncode == 0
+    same = run(*base, "--batch-results", str(out))  # the output given as results
+    assert same.returncode == 2 and len(same.stderr.strip().splitlines()) == 1
+    folder = run(*base, "--batch-results", str(tmp_path))  # a folder given as results
+    assert folder.returncode != 0 and "Traceback" not in folder.stderr
+    assert len(folder.stderr.strip().splitlines()) == 1
+    assert tasks_file.read_bytes() == before
