@@ -63,17 +63,14 @@ def generate_command(
       vllm run-batch -i c.batches/input-0001.jsonl -o results.jsonl --model MODEL
       prefkit generate tasks.jsonl --recipe r.yaml --out c.jsonl --batch-results results.jsonl
     """
-    from prefkit.generate import STAGE, generate_file, raise_for_failures
+    from prefkit.generate import generate_file, raise_for_failures
     from prefkit.recipe import Recipe
 
     base = Recipe.from_yaml(recipe_path).generate if recipe_path else None
     source = str(recipe_path or "generate options")
     config = build_config(GenerateConfig, base, pop_config_flags(flags), source)
-    if config.needs_teacher and not batch_file_only:
-        config.teacher.require(source, flags=True)
-    elif config.needs_teacher and not config.teacher.model:
-        config.teacher.require(source, flags=True)
-    STAGE.check(config, source)
+    if config.needs_teacher:  # writing batch files needs the model's name but no server
+        config.teacher.require(source, flags=True, names=("model",) if batch_file_only else ("base_url", "model"))
     with offering_skip_invalid():
         report = generate_file(
             config,

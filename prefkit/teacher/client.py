@@ -136,10 +136,10 @@ class TeacherConfig(BaseModel):
         shown = [redact_url(url) for url in self.urls]
         return shown[0] if isinstance(self.base_url, str) else shown or None
 
-    def require(self, source: str, flags: bool = False) -> None:
-        """A teacher URL and model are required before any work starts; `flags`: the command has --base-url
-        and --model, so the message may suggest them."""
-        for name in ("base_url", "model"):
+    def require(self, source: str, flags: bool = False, names: tuple[str, ...] = ("base_url", "model")) -> None:
+        """A teacher URL and model are required before any work starts (`names`: those needed); `flags`: the
+        command has --base-url and --model, so the message may suggest them."""
+        for name in names:
             if not getattr(self, name):
                 where = f"pass --{name.replace('_', '-')} or set it in --recipe" if flags else "set it in the recipe"
                 raise ConfigError(f"{source}: missing required setting 'teacher.{name}' ({where})")
