@@ -37,8 +37,9 @@ from prefkit.strategies.contrastive import ContrastiveConfig, contrastive
 from prefkit.strategies.corrupt import CorruptConfig, corrupt_pair
 from prefkit.strategies.sample_rank import SampleRankConfig, sample_rank
 from prefkit.tasks import read_tasks
+from prefkit.teacher.answers import Answer
 from prefkit.teacher.batch import BatchRunner, BatchTeacher, Deferred
-from prefkit.teacher.client import Answer, Teacher, TeacherConfig
+from prefkit.teacher.client import Teacher, TeacherConfig
 
 log = logging.getLogger(__name__)
 

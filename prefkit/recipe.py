@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from prefkit.config import read_yaml, validate_config
-from prefkit.evaluate import EvalConfig
+from prefkit.evaluate.config import EvalConfig
 from prefkit.filters.pipeline import FilterConfig
 from prefkit.generate import GenerateConfig
 from prefkit.review.stage import ReviewConfig

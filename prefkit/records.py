@@ -97,3 +97,78 @@ def add_meta(row: dict, key: str, value: Any) -> dict:
         row["meta"] = meta
     meta[key] = value
     return row
+
+
+class StepRecord(BaseModel):
+    """One assistant turn of an episode as the environment took it (`prefkit/envs/base.py` `Step`), with the
+    progress value its grade gave it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    turn: int = Field(ge=1)
+    accepted: bool
+    violations: list[str]
+    action: dict[str, str] | None = None
+    observation: str | None = None
+    done: bool = False
+    seconds: float = Field(0.0, ge=0)
+    progress: float | None = None
+
+
+class StoppedTurn(BaseModel):
+    """A turn the policy did not write (a failed request, the end of a replay): why the episode stopped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    turn: int = Field(ge=1)
+    stopped: str | None
+    error: str = ""
+
+
+class EpisodeUsage(BaseModel):
+    """What the policy's turns of one episode cost."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+    cached_turns: int = Field(ge=0)
+
+
+class EpisodeSeconds(BaseModel):
+    """Where one episode's time went."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    total: float = Field(ge=0)
+    env: float = Field(ge=0)
+    policy: float = Field(ge=0)
+
+
+class Trajectory(BaseModel):
+    """A whole episode, as `prefkit rollout` writes it (one line of a *trajectories* file): the task and sample,
+    who played it where, every message, each turn as the environment took it, and the benchmark's grade.
+    Not to be confused with the agent *transcripts* `prefkit tasks` splits into turn-level tasks."""
+
+    model_config = ConfigDict(extra="allow")
+
+    task_id: str = Field(min_length=1)
+    sample: int = Field(ge=0)
+    env: str = Field(min_length=1)
+    engine: str
+    policy: str
+    messages: list[Message]
+    turns: list[StepRecord | StoppedTurn]
+    status: str = Field(min_length=1)
+    success: bool
+    reward: float
+    result: dict[str, Any] = Field(default_factory=dict)
+    usage: EpisodeUsage
+    seconds: EpisodeSeconds
+
+
+def read_trajectories(path) -> list[Trajectory]:
+    """Every episode of a trajectories file, each line checked (`file:line: what is wrong`)."""
+    from prefkit.jsonl import iter_jsonl
+
+    return [Trajectory.model_validate(row) for _, row in iter_jsonl(path, Trajectory)]

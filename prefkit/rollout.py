@@ -1,12 +1,9 @@
 """`prefkit rollout`: whole episodes of an environment's tasks played by a policy, each graded as the benchmark
-grades it and appended to a trajectories file the moment it ends.
+grades it and appended to a trajectories file (`prefkit/records.py` `Trajectory`) the moment it ends.
 
-Policies: `openai:MODEL@BASE_URL` (the teacher client: concurrency, retries, the answer cache, the key from
-`OPENAI_API_KEY`), a local checkpoint or adapter folder (transformers; the episodes waiting at one moment are
-generated in one batch), or `replay:FILE.jsonl` (`{"task_id": ..., "turns": ["...", ...]}` a line, optionally
-with `"sample"`: turns written elsewhere, graded here). Episodes run concurrently, each episode's turns in order;
-a killed run resumes without replaying the episodes it finished, and the teacher's answers of an unfinished
-episode come back from the cache.
+The environment comes from the registry (`prefkit/envs/registry.py`), the policy from its spec
+(`prefkit/policies/`). Episodes run concurrently, each episode's turns in order; a killed run resumes without
+replaying the episodes it finished, and a teacher's answers of an unfinished episode come back from the cache.
 """
 
 from __future__ import annotations
@@ -17,22 +14,51 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from prefkit.appendlog import AppendLog
 from prefkit.config import ConfigPath
-from prefkit.envs import Environment, Episode, Outcome, open_env
-from prefkit.errors import ConfigError, FatalTeacherError, InputError, TeacherError
-from prefkit.jsonl import iter_jsonl
+from prefkit.envs.base import Environment, Outcome
+from prefkit.envs.registry import DEFAULT_ENV, EnvSettings, config_class, config_classes
+from prefkit.errors import ConfigError, InputError
 from prefkit.lock import OutputLock
 from prefkit.outputs import check_outputs, side_file
+from prefkit.policies.base import Batcher, Concurrency, MaxTokens, Policy, PolicySettings, Temperature, TurnRequest
+from prefkit.policies.spec import FORMS, PolicySpec
+from prefkit.records import Trajectory
 from prefkit.stage import Output, Stage, StageContext
 
 log = logging.getLogger(__name__)
 
-REPLAY_ENDED = "the replay file has no further turn for this episode"
+
+def default_env() -> Any:
+    """The default environment's settings (the first in the registry)."""
+    return config_class(DEFAULT_ENV)()
+
+
+def env_keys_in_place(data: Any) -> Any:
+    """An environment's setting written beside `env:` rather than under it is named, with where it goes."""
+    if isinstance(data, dict):
+        env_fields = {name for cls in config_classes() for name in cls.model_fields if name != "name"}
+        misplaced = sorted(key for key in data if key in env_fields)
+        if misplaced:
+            raise ValueError(
+                f"'{misplaced[0]}' is a setting of the environment: write it under env, as "
+                f"'env: {{name: ..., {misplaced[0]}: ...}}'"
+            )
+    return data
+
+
+def check_policy(text: str | None) -> str | None:
+    """A policy spec that parses, and a local one that names a model or adapter folder."""
+    if text is None:
+        return text
+    spec = PolicySpec.parse(text)  # a ValueError says what is wrong
+    if spec.kind == "local" and not spec.is_model_folder():
+        raise ValueError(f"{text!r} is neither {FORMS.replace(', or', ' nor')}")
+    return text
 
 
 class RolloutConfig(BaseModel):
@@ -40,230 +66,28 @@ class RolloutConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    env: Literal["dbbench"] = Field("dbbench", description="The environment (its benchmark's rules).")
+    env: EnvSettings = Field(
+        default_factory=default_env,
+        description="The environment (its benchmark's rules): a name, or {name: ..., and its settings}.",
+    )
     tasks: ConfigPath | None = Field(
         None, description="In a recipe: the benchmark's task file (dbbench: AgentBench's DBBench JSONL, as it is)."
     )
-    engine: Literal["mariadb", "sqlite"] = Field(
-        "mariadb", description="dbbench: mariadb (a server prefkit starts, or --db-url) or sqlite (quick runs)."
+    policy: str | None = Field(None, description=f"Who plays: {FORMS}.")
+    samples: int = Field(
+        1, ge=1, le=10_000, description="Episodes per task (sampled independently; needs temperature > 0)."
     )
-    db_url: str | None = Field(None, description="dbbench: mysql://USER:PASSWORD@HOST:PORT of a running server.")
-    max_round: int = Field(5, ge=1, description="dbbench: most statements an episode runs (AgentBench's default).")
-    statement_timeout: float = Field(10.0, gt=0, description="Seconds one SQL statement may run.")
-    policy: str | None = Field(
-        None, description="openai:MODEL@BASE_URL, replay:FILE.jsonl, or a checkpoint or adapter folder."
-    )
-    samples: int = Field(1, ge=1, description="Episodes per task (sampled independently; needs temperature > 0).")
-    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of the policy.")
-    max_tokens: int = Field(512, ge=1, description="Most tokens per policy turn.")
-    concurrency: int = Field(16, ge=1, description="Episodes in play at once.")
+    temperature: Temperature = Field(0.0, description="Sampling temperature of the policy.")
+    max_tokens: MaxTokens = Field(512, description="Most tokens per policy turn.")
+    concurrency: Concurrency = Field(16, description="Episodes in play at once.")
     limit: int | None = Field(None, ge=1, description="Only the first N tasks.")
 
-    @field_validator("policy")
-    @classmethod
-    def _known_policy(cls, policy: str | None) -> str | None:
-        if policy is None:
-            return policy
-        if policy.startswith("openai:"):
-            from prefkit.teacher.client import split_openai_target
+    _env_keys = model_validator(mode="before")(classmethod(lambda cls, data: env_keys_in_place(data)))
+    _policy = field_validator("policy")(classmethod(lambda cls, text: check_policy(text)))
 
-            split_openai_target(policy)  # a ValueError says what is wrong
-        elif not policy.startswith("replay:"):
-            path = Path(policy)
-            if not ((path / "config.json").exists() or (path / "adapter_config.json").exists()):
-                raise ValueError(
-                    f"{policy!r} is neither openai:MODEL@BASE_URL, replay:FILE.jsonl nor a model or adapter folder"
-                )
-        return policy
-
-
-# --- policies ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    """One policy turn: the message, or why there is none (`stop`: the episode's status then)."""
-
-    message: dict | None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached: bool = False
-    stop: str | None = None
-    error: str = ""
-
-
-class ReplayPolicy:
-    """Turns recorded elsewhere, one list per (task, sample)."""
-
-    def __init__(self, path: Path, task_ids: list[str]):
-        self.path = path
-        self.turns: dict[tuple[str, int], list] = {}
-        known = set(task_ids)
-        for line, row in iter_jsonl(path):
-            task_id, turns, sample = row.get("task_id"), row.get("turns"), row.get("sample", 0)
-            if not isinstance(task_id, str) or not isinstance(turns, list):
-                raise InputError('expected {"task_id": ..., "turns": [...]}', str(path), line)
-            if task_id not in known:
-                raise InputError(f"task {task_id!r} is not in the tasks file", str(path), line)
-            if not isinstance(sample, int) or (task_id, sample) in self.turns:
-                problem = f"task {task_id!r} sample {sample!r} is given twice or is not a number"
-                raise InputError(problem, str(path), line)
-            if not all(isinstance(t, str) or (isinstance(t, dict) and t.get("role") == "assistant") for t in turns):
-                raise InputError("each turn is a string or an assistant message", str(path), line)
-            self.turns[(task_id, sample)] = turns
-
-    @property
-    def label(self) -> str:
-        return f"replay:{self.path.name}"
-
-    def episodes(self, task_ids: list[str], samples: int) -> list[tuple[str, int]]:
-        """Every recorded (task, sample) of these tasks, whatever --samples says: the file decides."""
-        order = {task_id: index for index, task_id in enumerate(task_ids)}
-        return sorted((key for key in self.turns if key[0] in order), key=lambda key: (order[key[0]], key[1]))
-
-    async def reply(self, episode: Episode, sample: int, turn: int) -> Reply:
-        turns = self.turns[(episode.task_id, sample)]
-        if turn >= len(turns):
-            return Reply(None, stop="unknown", error=REPLAY_ENDED)
-        recorded = turns[turn]
-        return Reply(recorded if isinstance(recorded, dict) else {"role": "assistant", "content": recorded})
-
-    async def close(self) -> None:
-        return None
-
-
-class TeacherPolicy:
-    """An OpenAI-compatible model through prefkit's teacher client (answers cached beside the output)."""
-
-    def __init__(self, spec: str, config: RolloutConfig, cache_path: Path):
-        from prefkit.teacher.client import TeacherConfig, split_openai_target
-
-        model, base_url = split_openai_target(spec)
-        self.model = model
-        self.teacher_config = TeacherConfig(
-            base_url=base_url,
-            model=model,
-            temperature=config.temperature,
-            max_tokens=config.max_tokens,
-            concurrency=config.concurrency,
-        )
-        self.cache_path = cache_path
-        self.teacher = None
-        self.cache = None
-
-    @property
-    def label(self) -> str:
-        from prefkit.privacy import redact_url
-
-        return f"openai:{self.model}@{redact_url(self.teacher_config.base_url)}"
-
-    def episodes(self, task_ids: list[str], samples: int) -> list[tuple[str, int]]:
-        return [(task_id, sample) for task_id in task_ids for sample in range(samples)]
-
-    async def start(self) -> None:
-        from prefkit.teacher.cache import ResponseCache
-        from prefkit.teacher.client import Teacher
-
-        self.cache = ResponseCache(self.cache_path)
-        self.teacher = await Teacher(self.teacher_config, self.cache).__aenter__()
-        await self.teacher.preflight()
-
-    async def reply(self, episode: Episode, sample: int, turn: int) -> Reply:
-        try:
-            answer = (await self.teacher.complete(episode.messages, n=1, sample=sample))[0]
-        except FatalTeacherError:
-            raise
-        except TeacherError as error:
-            return Reply(None, stop="unknown", error=str(error))
-        return Reply(answer.message, answer.prompt_tokens, answer.completion_tokens, answer.cached)
-
-    async def close(self) -> None:
-        if self.teacher is not None:
-            await self.teacher.__aexit__(None, None, None)
-        if self.cache is not None:
-            self.cache.close()
-
-
-class LocalPolicy:
-    """A local checkpoint or adapter folder (transformers), generating for the episodes waiting at the same
-    moment in one batch, on a thread of its own."""
-
-    def __init__(self, target: str, config: RolloutConfig, batch_size: int = 16, max_prompt_tokens: int = 2048):
-        self.target, self.config = target, config
-        self.batch_size, self.max_prompt_tokens = batch_size, max_prompt_tokens
-        self.model = self.tokenizer = None
-        self._queue: asyncio.Queue | None = None
-        self._worker: asyncio.Task | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
-
-    @property
-    def label(self) -> str:
-        return self.target
-
-    def episodes(self, task_ids: list[str], samples: int) -> list[tuple[str, int]]:
-        return [(task_id, sample) for task_id in task_ids for sample in range(samples)]
-
-    async def start(self) -> None:
-        import torch
-
-        from prefkit.evaluate import load_local
-
-        loop = asyncio.get_running_loop()
-        self.model, self.tokenizer = await loop.run_in_executor(self._pool, load_local, self.target)
-        torch.manual_seed(0)
-        self._queue = asyncio.Queue()
-        self._worker = asyncio.ensure_future(self._serve())
-
-    async def _serve(self) -> None:
-        from prefkit.evaluate import generate_turns
-
-        loop = asyncio.get_running_loop()
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            conversations, usage = [messages for messages, _ in batch], []
-            try:
-                turns = await loop.run_in_executor(
-                    self._pool,
-                    generate_turns,
-                    self.model,
-                    self.tokenizer,
-                    conversations,
-                    self.config.max_tokens,
-                    self.config.temperature,
-                    self.max_prompt_tokens,
-                    usage,
-                )
-            except Exception as error:  # every waiting episode learns of it
-                for _, future in batch:
-                    future.set_exception(error)
-                continue
-            for (_, future), turn, counts in zip(batch, turns, usage):
-                future.set_result((turn, counts))
-
-    async def reply(self, episode: Episode, sample: int, turn: int) -> Reply:
-        future = asyncio.get_running_loop().create_future()
-        await self._queue.put((list(episode.messages), future))
-        message, (prompt, completion) = await future
-        return Reply(message, prompt_tokens=prompt, completion_tokens=completion)
-
-    async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def open_policy(config: RolloutConfig, task_ids: list[str], out: Path):
-    """The policy the config names; a replay file is read (and checked) at once."""
-    if config.policy.startswith("replay:"):
-        path = Path(config.policy[len("replay:") :])
-        if not path.exists():
-            raise InputError("replay file not found; check the path", str(path))
-        return ReplayPolicy(path, task_ids)
-    if config.policy.startswith("openai:"):
-        return TeacherPolicy(config.policy, config, side_file(out, "cache", ".sqlite"))
-    return LocalPolicy(config.policy, config)
+    def policy_settings(self) -> PolicySettings:
+        """How the policy samples."""
+        return PolicySettings(temperature=self.temperature, max_tokens=self.max_tokens, concurrency=self.concurrency)
 
 
 # --- playing -------------------------------------------------------------------------------------------
@@ -302,7 +126,7 @@ def _timed(function, *args):
 
 
 async def _play(
-    env: Environment, policy, task_id: str, sample: int, pool: ThreadPoolExecutor, slots: asyncio.Semaphore
+    env: Environment, ask, label: str, task_id: str, sample: int, pool: ThreadPoolExecutor, slots: asyncio.Semaphore
 ) -> dict[str, Any]:
     """One episode from start to grade; the record `prefkit rollout` appends. The episode's set-up runs while
     the policy writes its first turn, and its grading and clean-up after it has left its slot, so only the
@@ -318,7 +142,7 @@ async def _play(
             setup = loop.run_in_executor(pool, _timed, episode.prepare)
             while not episode.done:
                 tick = time.perf_counter()
-                reply = await policy.reply(episode, sample, len(turns))
+                reply = await ask(TurnRequest(task_id, sample, len(turns), list(episode.messages)))
                 policy_seconds += time.perf_counter() - tick
                 if reply.message is None:
                     episode.stop(reply.stop or "unknown")
@@ -347,7 +171,7 @@ async def _play(
         "sample": sample,
         "env": env.name,
         "engine": env.engine,
-        "policy": policy.label,
+        "policy": label,
         "messages": episode.messages,
         "turns": turns,
         "status": outcome.status,
@@ -383,96 +207,106 @@ class _Trajectories:
 
 
 async def _run(
-    env: Environment, policy, todo: list[tuple[str, int]], out: _Trajectories, config: RolloutConfig, summary, advance
+    env: Environment,
+    policy: Policy,
+    todo: list[tuple[str, int]],
+    out: _Trajectories,
+    config: RolloutConfig,
+    summary,
+    advance,
 ) -> None:
     # Threads for the steps of the episodes in play, and for the set-ups and clean-ups beside them.
     pool = ThreadPoolExecutor(max_workers=2 * config.concurrency + 2, thread_name_prefix="episode")
     slots = asyncio.Semaphore(config.concurrency)
 
-    async def one(task_id: str, sample: int) -> None:
-        record = await _play(env, policy, task_id, sample, pool, slots)
+    async def one(ask, task_id: str, sample: int) -> None:
+        record = await _play(env, ask, policy.label, task_id, sample, pool, slots)
+        typed = Trajectory.model_validate(record)  # what is written is what every reader checks
         out.append(record)
-        _count(summary, record)
+        _count(summary, typed)
         summary.played += 1
         advance(1, summary)
 
     try:
-        if isinstance(policy, (TeacherPolicy, LocalPolicy)):
-            await policy.start()
-        tasks = [asyncio.ensure_future(one(task_id, sample)) for task_id, sample in todo]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        async with policy, Batcher(policy) as ask:
+            tasks = [asyncio.ensure_future(one(ask, task_id, sample)) for task_id, sample in todo]
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
     finally:
-        await policy.close()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _count(summary: RolloutSummary, record: dict) -> None:
-    summary.successes += bool(record["success"])
-    summary.statuses[record["status"]] = summary.statuses.get(record["status"], 0) + 1
-    summary.prompt_tokens += record["usage"]["prompt_tokens"]
-    summary.completion_tokens += record["usage"]["completion_tokens"]
-    summary.cache_hits += record["usage"]["cached_turns"]
-    summary.env_seconds += record["seconds"]["env"]
-    outcome = Outcome(record["status"], record["success"], record["reward"], record.get("result") or {})
-    summary.graded.append((record["task_id"], outcome))
+def _count(summary: RolloutSummary, record: Trajectory) -> None:
+    summary.successes += bool(record.success)
+    summary.statuses[record.status] = summary.statuses.get(record.status, 0) + 1
+    summary.prompt_tokens += record.usage.prompt_tokens
+    summary.completion_tokens += record.usage.completion_tokens
+    summary.cache_hits += record.usage.cached_turns
+    summary.env_seconds += record.seconds.env
+    outcome = Outcome(record.status, record.success, record.reward, record.result or {})
+    summary.graded.append((record.task_id, outcome))
 
 
-def rollout_file(config: RolloutConfig, out: Path, *, ctx: StageContext | None = None, progress=None) -> dict[str, Any]:
+def rollout_file(
+    config: RolloutConfig,
+    out: Path,
+    *,
+    ctx: StageContext | None = None,
+    progress=None,
+    settings: PolicySettings | None = None,
+) -> dict[str, Any]:
     """Play every (task, sample) of `config.tasks` not yet in `out`, appending each finished episode; returns the
     summary with the benchmark's metrics over every episode in `out`. `progress(n, summary)` is told of each
-    episode. `prefkit rollout` and a recipe's rollout stage both call this."""
+    episode; `settings` (eval's) replace the config's sampling settings. `prefkit rollout` and a recipe's
+    rollout stage both call this."""
+    from prefkit.policies.open import open_policy
+
     ctx = ctx or StageContext()
     _check(config, ctx.source)
     if config.tasks is None:
         raise ConfigError(f"{ctx.source}: missing required setting 'rollout.tasks' (the benchmark's task file)")
     tasks, out = Path(config.tasks), Path(out)
-    replay = Path(config.policy[len("replay:") :]) if config.policy.startswith("replay:") else None
+    spec = PolicySpec.parse(config.policy)
+    replay = spec.path if spec.kind == "replay" else None
     sides = {"--out's lock": side_file(out, "lock", "")}
     if replay is None:
         sides["the answer cache"] = side_file(out, "cache", ".sqlite")
     check_outputs([tasks, replay], {"--out": out, **sides})
-    if config.db_url and config.engine != "mariadb":
-        raise ConfigError("--db-url is for the mariadb engine")
-    if replay is None and config.samples > 1 and config.temperature == 0:
-        raise ConfigError("several samples per task need a temperature above 0")
     started = time.perf_counter()
     summary = RolloutSummary(out=str(out))
     with OutputLock(side_file(out, "lock", ""), f"output {out}"):
         if not ctx.resume:
             out.unlink(missing_ok=True)
-        env = open_env(
-            config.env,
-            tasks,
-            engine=config.engine,
-            db_url=config.db_url,
-            max_round=config.max_round,
-            statement_timeout=config.statement_timeout,
-            # samples of one task may be in play together only when there are several
-            concurrency=config.concurrency if config.samples > 1 else 1,
-        )
+        # samples of one task may be in play together only when there are several
+        env = config.env.open(tasks, concurrency=config.concurrency if config.samples > 1 else 1)
         with env:
-            task_ids = env.task_ids()[: config.limit] if config.limit else env.task_ids()
-            policy = open_policy(config, env.task_ids(), out)
+            all_ids = env.task_ids()
+            task_ids = all_ids[: config.limit] if config.limit else all_ids
+            policy = open_policy(
+                spec, settings or config.policy_settings(), all_ids, side_file(out, "cache", ".sqlite")
+            )
             episodes = policy.episodes(task_ids, config.samples)
             log_ = _Trajectories(out)
             try:
-                done = {(row.get("task_id"), row.get("sample")) for row in log_.rows}
+                previous_rows = _checked_rows(log_, set(all_ids), tasks)
+                done = {(row.task_id, row.sample) for row in previous_rows}
                 # Sample-major: episodes in play at once are of different tasks (one task's episodes share a
                 # database name on a server, so they take turns).
                 position = {task_id: index for index, task_id in enumerate(task_ids)}
                 todo = sorted((e for e in episodes if e not in done), key=lambda e: (e[1], position[e[0]]))
                 wanted = set(episodes)
-                previous = [row for row in log_.rows if (row.get("task_id"), row.get("sample")) in wanted]
+                previous = [row for row in previous_rows if (row.task_id, row.sample) in wanted]
                 for row in previous:
                     _count(summary, row)
                 summary.episodes, summary.already_done = len(episodes), len(previous)
-                with ctx.progress(f"rollout ({config.env}, {config.engine})", len(episodes)) as advance:
+                engine = getattr(config.env, "engine", None)
+                label = f"rollout ({config.env.name}, {engine})" if engine else f"rollout ({config.env.name})"
+                with ctx.progress(label, len(episodes)) as advance:
                     advance(len(previous))
                     if progress is not None:
                         progress(0, summary)
@@ -490,17 +324,40 @@ def rollout_file(config: RolloutConfig, out: Path, *, ctx: StageContext | None =
             summary.metrics = env.summarise(summary.graded)
     summary.seconds = round(time.perf_counter() - started, 3)
     report = summary.as_dict()
-    if report["metrics"].get("overall_cat_accuracy") is not None:
-        report["overall_cat_accuracy"] = report["metrics"]["overall_cat_accuracy"]
+    headline = config.env.headline
+    if headline and report["metrics"].get(headline) is not None:
+        report[headline] = report["metrics"][headline]
     return report
+
+
+def _checked_rows(log_: _Trajectories, known: set[str], tasks: Path) -> list[Trajectory]:
+    """The episodes an earlier run wrote, each checked as a trajectory record and as an episode of a task of
+    this task file (a file written for another task file, or with an older id scheme, is refused, never
+    silently played again beside the old episodes)."""
+    rows = []
+    for number, row in enumerate(log_.rows, start=1):
+        try:
+            record = Trajectory.model_validate(row)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            problem = f"not a trajectory record ('{where}': {first['msg']}); write to a new --out"
+            raise InputError(problem, str(log_.path), number) from None
+        if record.task_id not in known:
+            raise InputError(
+                f"task {record.task_id!r} is not a task of {tasks} (the file was written for another task file, "
+                "or by a prefkit before 0.2, whose task ids hashed its prompt text); write to a new --out",
+                str(log_.path),
+                number,
+            )
+        rows.append(record)
+    return rows
 
 
 def _check(config: RolloutConfig, source: str) -> None:
     if config.policy is None:
-        raise ConfigError(f"{source}: missing required setting 'rollout.policy' (openai:MODEL@BASE_URL, ...)")
-    if config.db_url and config.engine != "mariadb":
-        raise ConfigError(f"{source}: db_url is for the mariadb engine")
-    if not config.policy.startswith("replay:") and config.samples > 1 and config.temperature == 0:
+        raise ConfigError(f"{source}: missing required setting 'rollout.policy' ({FORMS})")
+    if PolicySpec.parse(config.policy).kind != "replay" and config.samples > 1 and config.temperature == 0:
         raise ConfigError(f"{source}: several samples per task need a temperature above 0")
 
 

@@ -33,7 +33,7 @@ STAGE_MODULES = {
     "review": "prefkit.review.stage",
     "demo_model": "prefkit.train.demo_model",
     "dpo": "prefkit.train.dpo",
-    "eval": "prefkit.evaluate",
+    "eval": "prefkit.evaluate.stage",
 }
 STAGES = tuple(STAGE_MODULES)
 

@@ -159,13 +159,6 @@ SYSTEM_PROMPTS = {
         "Interact with a household to solve a task. Each turn output exactly one line: either 'think: <reasoning>' "
         "or one admissible command (e.g. 'go to cabinet 1', 'take apple 1 from countertop 1'). No other text."
     ),
-    "dbbench": (
-        "I will ask you a question, then you should help me operate a MySQL database with SQL to answer the question.\n"
-        "Explain the problem and your reasoning briefly, then choose to operate or to answer.\n"
-        "To operate, write:\nAction: Operation\n```sql\nSELECT * FROM table WHERE condition;\n```\n"
-        'To answer, write:\nAction: Answer\nFinal Answer: ["ANSWER1", "ANSWER2", ...]\n'
-        "Only one action a turn. Any other pattern fails immediately."
-    ),
     "tool-call": "Interact with a household to solve a task by calling the take_action tool once per turn.",
 }
 
@@ -180,7 +173,9 @@ def load_tasks(path: str | Path, source: str) -> list[dict]:
         raise InputError(f"unknown trajectory source {source!r}; choose one of: {', '.join(SOURCES)}")
     if source == "messages" or (source == "agentbench" and path.suffix == ".jsonl"):
         if source == "agentbench":
-            return list(_dbbench_tasks(path))
+            from prefkit.envs.dbbench.tasks import first_turn_tasks
+
+            return list(first_turn_tasks(path))
         return list(_messages_tasks(path))
     if source == "agentbench-os":
         return list(_os_tasks(path))
@@ -344,39 +339,3 @@ def _messages_tasks(path: Path) -> Iterator[dict]:
         yield from _split(
             messages, row.get("format"), row.get("domain", "messages"), episode, dict(row.get("meta") or {})
         )
-
-
-def _dbbench_tasks(path: Path) -> Iterator[dict]:
-    """DBBench tasks have no agent turns: one first-turn task each, with the gold SQL as reference action."""
-    for line, row in iter_jsonl(path):
-        yield dbbench_task(path, line, row)
-
-
-def dbbench_task(path: Path, line: int, row: dict) -> dict:
-    """The task of one line of AgentBench's DBBench JSONL (its id is what `prefkit rollout` names it too)."""
-    if not isinstance(row.get("description"), str) or not isinstance(row.get("table"), dict):
-        raise InputError("expected a DBBench task with 'description' and 'table'", str(path), line)
-    table = row["table"]
-    columns = [column["name"] for column in table.get("table_info", {}).get("columns", [])]
-    question = (
-        f"{row['description']}\n{row.get('add_description') or ''}\n"
-        f"Table: {table.get('table_name', '')}; columns: {', '.join(columns)}"
-    ).strip()
-    messages = [{"role": "system", "content": SYSTEM_PROMPTS["dbbench"]}, {"role": "user", "content": question}]
-    sql = (row.get("sql") or {}).get("query") or (
-        row["label"][0] if row.get("type") in (["INSERT"], ["UPDATE"], ["DELETE"]) else None
-    )
-    meta = {"source": path.name, "label": row.get("label"), "type": row.get("type")}
-    if sql:
-        reference = (
-            f"Thought: I will query the table to find the answer.\nAction: Operation\n```sql\n{sql.strip()}\n```"
-        )
-        meta["reference"] = {"role": "assistant", "content": reference}
-        meta["reference_source"] = "gold_sql"
-    return {
-        "id": f"dbbench-l{line}-{content_hash(messages, length=8)}",
-        "messages": messages,
-        "format": "react",
-        "domain": "dbbench",
-        "meta": meta,
-    }

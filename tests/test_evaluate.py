@@ -7,7 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from prefkit.cli import cli
-from prefkit.evaluate import ModelSpec, summarise
+from prefkit.evaluate.config import ModelSpec
+from prefkit.evaluate.statistics import summarise
+from prefkit.evaluate.turns import METRICS
 from prefkit.jsonl import write_jsonl
 from prefkit.teacher.standin import Behaviour, StandinServer
 from tests.conftest import tasks_of
@@ -75,7 +77,7 @@ def test_model_spec_parsing():
     assert ModelSpec.parse("after=runs/x/adapter") == ModelSpec("after", "runs/x/adapter")
     assert ModelSpec.parse("runs/x/adapter").label == "adapter"
     spec = ModelSpec.parse("openai:qwen3@http://localhost:8000/v1")
-    assert spec.label == "qwen3" and spec.remote == ("qwen3", "http://localhost:8000/v1")
+    assert spec.label == "qwen3" and (spec.policy.model, spec.policy.base_url) == ("qwen3", "http://localhost:8000/v1")
 
 
 def test_bootstrap_intervals_and_paired_difference():
@@ -92,7 +94,7 @@ def test_bootstrap_intervals_and_paired_difference():
         for i in range(200)
     ]
     b = [dict(row, format_valid=1.0) for row in a]
-    report = summarise({"a": a, "b": b}, resamples=500)
+    report = summarise({"a": a, "b": b}, METRICS, resamples=500)
     valid = report["models"]["a"]["format_valid"]
     assert valid["low"] < 0.5 < valid["high"] and valid["high"] - valid["low"] < 0.2
     assert report["differences"]["b - a"]["format_valid"]["mean"] == pytest.approx(0.5)

@@ -64,7 +64,9 @@ def test_the_dbbench_rollout_recipe_needs_a_policy_then_plays_every_episode(tmp_
     dev = ROOT / "data" / "corpus" / "agentbench" / "dbbench_dev.jsonl"
     with StandinServer(Behaviour(responder=DBBenchAgent(dev, correct_share=0.5))) as server:
         data = yaml.safe_load(recipe.read_text())
-        data["rollout"].update(tasks=str(dev), policy=f"openai:teacher-model@{server.url}", engine="sqlite")
+        data["rollout"].update(
+            tasks=str(dev), policy=f"openai:teacher-model@{server.url}", env={"name": "dbbench", "engine": "sqlite"}
+        )
         mine = tmp_path / "mine.yaml"
         mine.write_text(yaml.safe_dump(data))
         done = run("run", str(mine), "--run-dir", str(tmp_path / "b"), "-q")

@@ -171,9 +171,11 @@ def test_a_bad_policy_url_is_one_line_before_any_work(tmp_path, policy, message)
 
 
 def test_a_policy_url_with_credentials_keeps_them_in_the_url(tmp_path):
-    from prefkit.rollout import RolloutConfig, TeacherPolicy
+    from prefkit.policies.spec import PolicySpec
+    from prefkit.policies.teacher import TeacherPolicy
+    from prefkit.rollout import RolloutConfig
 
     config = RolloutConfig(policy="openai:m@http://user:pw@127.0.0.1:9/v1")
-    policy = TeacherPolicy(config.policy, config, tmp_path / "cache.sqlite")
-    assert policy.model == "m" and policy.teacher_config.base_url == "http://user:pw@127.0.0.1:9/v1"
+    policy = TeacherPolicy(PolicySpec.parse(config.policy), config.policy_settings(), tmp_path / "cache.sqlite")
+    assert policy.teacher_config.model == "m" and policy.teacher_config.base_url == "http://user:pw@127.0.0.1:9/v1"
     assert "pw" not in policy.label

@@ -134,7 +134,7 @@ def test_a_filter_without_a_stage_that_writes_pairs_is_an_error_naming_what_to_a
 
 
 def test_the_run_and_the_command_call_the_same_stage_functions():
-    from prefkit.evaluate import evaluate_file
+    from prefkit.evaluate.stage import evaluate_file
     from prefkit.filters.pipeline import filter_file
     from prefkit.generate import generate_file
     from prefkit.review.stage import review_pairs
@@ -206,7 +206,7 @@ def test_relative_paths_in_a_recipe_are_relative_to_its_folder(tmp_path, monkeyp
 
 
 def test_eval_has_one_set_of_defaults_for_the_command_and_a_recipe(tmp_path):
-    from prefkit.evaluate import EvalConfig
+    from prefkit.evaluate.config import EvalConfig
 
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump({"eval": {"format": "alfworld"}}))
@@ -236,7 +236,7 @@ def test_an_eval_in_an_environment_plays_the_benchmarks_own_task_file(tmp_path):
         "tasks": {"source": "alfworld-react", "path": str(CORPUS), "eval_share": 0.2},
         "generate": {"strategy": "corrupt"},
         "dpo": {"model": "some/base"},
-        "eval": {"env": "dbbench", "engine": "sqlite"},
+        "eval": {"env": {"name": "dbbench", "engine": "sqlite"}},
     }
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from prefkit.cli.app import console, echo_json, stage_context
-from prefkit.cli.options import PATH, build_config, config_option, pop_config_flags
-from prefkit.evaluate import EvalConfig
+from prefkit.cli.options import PATH, build_config, config_option, env_flags_need_env, env_options, pop_config_flags
+from prefkit.evaluate.config import EvalConfig
 
 
 @click.command("eval")
@@ -22,10 +22,7 @@ from prefkit.evaluate import EvalConfig
     "--tasks", "tasks_path", required=True, type=PATH, help="Held-out tasks (JSONL); with --env, the benchmark's."
 )
 @config_option(EvalConfig, "format")
-@config_option(EvalConfig, "env")
-@config_option(EvalConfig, "engine")
-@config_option(EvalConfig, "db_url")
-@config_option(EvalConfig, "max_round")
+@env_options
 @config_option(EvalConfig, "concurrency")
 @click.option("--out", "out_dir", required=True, type=PATH, help="Report folder.")
 @config_option(EvalConfig, "limit")
@@ -52,13 +49,17 @@ def eval_command(models, tasks_path, out_dir, overwrite, as_json, quiet, **flags
       prefkit eval --env dbbench --tasks dbbench_dev.jsonl --model base=runs/q/demo-model \
           --model after=runs/q/adapter --out rep/
     """
-    from prefkit.evaluate import STAGE, ModelSpec, evaluate_file, markdown
+    from prefkit.evaluate.config import ModelSpec
+    from prefkit.evaluate.report import markdown
+    from prefkit.evaluate.stage import STAGE, evaluate_file
 
     source = "eval options"
-    config = build_config(EvalConfig, None, pop_config_flags(flags), source)
+    given = pop_config_flags(flags)
+    env_flags_need_env(given, None)
+    config = build_config(EvalConfig, None, given, source)
     STAGE.check(config, source)
     specs = [ModelSpec.parse(text) for text in models]
-    local = any(spec.remote is None and not spec.target.startswith("replay:") for spec in specs)
+    local = any(spec.policy.kind == "local" for spec in specs)
     report = evaluate_file(
         config, tasks_path, out_dir, specs, ctx=stage_context(quiet, source, training=local, overwrite=overwrite)
     )

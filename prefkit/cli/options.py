@@ -46,8 +46,9 @@ def _plain(annotation: Any) -> Any:
     return annotation
 
 
-def config_option(model: type[BaseModel], path: str, *flags: str, **extra: Any) -> Callable:
-    """A flag for the config field at dotted `path` (e.g. "teacher.base_url"); `flags` default to its name."""
+def config_option(model: type[BaseModel], path: str, *flags: str, dest: str | None = None, **extra: Any) -> Callable:
+    """A flag for the config field at dotted `path` (e.g. "teacher.base_url"); `flags` default to its name;
+    `dest`: the dotted path its value goes to, when not `path` (a field of a nested section's model)."""
     field = _field(model, path)
     annotation = _plain(field.annotation)
     default = field.get_default(call_default_factory=True)
@@ -67,7 +68,7 @@ def config_option(model: type[BaseModel], path: str, *flags: str, **extra: Any) 
         elif annotation is Path or typing.get_origin(annotation) is typing.Annotated:
             options["type"] = PATH
     options.update(extra)
-    return click.option(*flags, PREFIX + path.replace(".", "__"), **options)
+    return click.option(*flags, PREFIX + (dest or path).replace(".", "__"), **options)
 
 
 def pop_config_flags(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -92,3 +93,36 @@ def build_config(model: type[M], base: BaseModel | dict | None, flags: dict[str,
             target = target[part]
         target[leaf] = value
     return validate_config(model, data, source)
+
+
+def env_options(command: Callable) -> Callable:
+    """`--env NAME` and a flag for every setting of every registered environment (`--engine`, ...), help and
+    choices from the environments' own config models; given flags become `env.NAME` settings."""
+    from prefkit.envs.registry import ENVIRONMENTS, config_classes
+
+    seen: set[str] = set()
+    for model in reversed(config_classes()):
+        for name in reversed(list(model.model_fields)):
+            if name == "name" or name in seen:
+                continue
+            seen.add(name)
+            command = config_option(model, name, dest=f"env.{name}")(command)
+    return click.option(
+        "--env",
+        f"{PREFIX}env__name",
+        type=click.Choice(list(ENVIRONMENTS)),
+        help="The environment (its benchmark's rules); its settings are the flags below.",
+    )(command)
+
+
+def env_flags_need_env(flags: dict[str, Any], default: str | None) -> None:
+    """Environment flags given without --env: they go to the default environment, or (no default) are an error."""
+    from prefkit.errors import ConfigError
+
+    given = [path for path in flags if path.startswith("env.") and path != "env.name"]
+    if given and "env.name" not in flags:
+        if default is None:
+            raise ConfigError(
+                f"--{given[0].split('.')[-1].replace('_', '-')} is a setting of an environment; give --env"
+            )
+        flags["env.name"] = default

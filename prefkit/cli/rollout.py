@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 
 from prefkit.cli.app import console, echo_json, stage_context
-from prefkit.cli.options import PATH, build_config, config_option, pop_config_flags
+from prefkit.cli.options import PATH, build_config, config_option, env_flags_need_env, env_options, pop_config_flags
 from prefkit.rollout import RolloutConfig
 from prefkit.stage import no_progress
 
@@ -19,15 +19,11 @@ from prefkit.stage import no_progress
 @click.command("rollout")
 @click.argument("tasks_path", metavar="TASKS", type=PATH)
 @click.option("--out", "out_path", required=True, type=PATH, help="Trajectories (JSONL, appended; a re-run resumes).")
-@config_option(RolloutConfig, "env")
-@config_option(RolloutConfig, "engine")
-@config_option(RolloutConfig, "db_url")
+@env_options
 @config_option(RolloutConfig, "policy", required=True)
 @config_option(RolloutConfig, "samples")
 @config_option(RolloutConfig, "temperature")
 @config_option(RolloutConfig, "max_tokens")
-@config_option(RolloutConfig, "max_round")
-@config_option(RolloutConfig, "statement_timeout")
 @config_option(RolloutConfig, "concurrency")
 @config_option(RolloutConfig, "limit")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
@@ -46,19 +42,22 @@ def rollout_command(tasks_path, out_path, as_json, quiet, **flags) -> None:
           --samples 4 --temperature 0.7 --out trajectories.jsonl
       prefkit rollout dev.jsonl --policy replay:turns.jsonl --engine sqlite --out graded.jsonl
     """
+    from prefkit.envs.registry import DEFAULT_ENV
     from prefkit.rollout import rollout_file
 
-    config = build_config(RolloutConfig, {"tasks": tasks_path}, pop_config_flags(flags), "rollout options")
+    given = pop_config_flags(flags)
+    env_flags_need_env(given, DEFAULT_ENV)
+    config = build_config(RolloutConfig, {"tasks": tasks_path}, given, "rollout options")
     ctx = stage_context(quiet, "rollout options")
     with _success_bar(quiet) as told:
         report = rollout_file(config, out_path, ctx=replace(ctx, progress=no_progress), progress=told)
     if as_json:
         echo_json(report)
     if not quiet:
-        _print_table(report)
+        _print_table(report, config.env.headline)
 
 
-def _print_table(report: dict) -> None:
+def _print_table(report: dict, headline: str | None) -> None:
     table = Table(title=f"prefkit rollout -> {report['out']}")
     table.add_column("")
     table.add_column("", justify="right")
@@ -69,7 +68,7 @@ def _print_table(report: dict) -> None:
         ("played now", report["played"]),
         ("success rate", "-" if rate is None else f"{rate:.3f}"),
         *((f"status: {status}", count) for status, count in sorted(report["statuses"].items())),
-        *((name, f"{value:.3f}") for name, value in report["metrics"].items() if name == "overall_cat_accuracy"),
+        *((name, f"{value:.3f}") for name, value in report["metrics"].items() if name == headline),
         ("prompt tokens", report["prompt_tokens"]),
         ("completion tokens", report["completion_tokens"]),
         ("cached turns", report["cache_hits"]),

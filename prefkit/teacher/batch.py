@@ -31,44 +31,22 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, Any
 
 from prefkit.appendlog import AppendLog
 from prefkit.errors import FatalTeacherError, InputError, TeacherError
 from prefkit.privacy import redact_text
 from prefkit.stage import no_progress
+from prefkit.teacher.answers import Answer, parse_answers
+from prefkit.teacher.client import Teacher
 
 if TYPE_CHECKING:
     from prefkit.teacher.cache import ResponseCache
-    from prefkit.teacher.client import Answer, Teacher
 
 log = logging.getLogger(__name__)
 
 ENDPOINT = "/v1/chat/completions"
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
-
-
-class BatchConfig(BaseModel):
-    """How batches are sent, followed and retried."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    completion_window: str = Field("24h", description="The Batch API's completion window (OpenAI offers 24h).")
-    poll_seconds: float = Field(30.0, gt=0, description="Seconds between two looks at a batch's status.")
-    retry: Literal["batch", "online"] = Field(
-        "batch", description="Failed or expired lines: asked again in a new batch, or online."
-    )
-    max_attempts: int = Field(3, ge=1, description="Batches one request may be in before its task is failed.")
-    max_requests: int = Field(50_000, ge=1, description="Requests per input file (OpenAI allows 50,000).")
-    max_bytes: int = Field(200_000_000, ge=1024, description="Bytes per input file (OpenAI allows 200 MB).")
-    price_input_per_mtok: float | None = Field(
-        None, ge=0, description="Batch price per million prompt tokens [default: the online price]."
-    )
-    price_output_per_mtok: float | None = Field(
-        None, ge=0, description="Batch price per million completion tokens [default: the online price]."
-    )
 
 
 class Deferred(Exception):
@@ -109,7 +87,6 @@ class BatchTeacher:
         sample: int = 0,
     ) -> list[Answer]:
         """The answers when all are cached; raises Deferred after writing down the missing ones."""
-        from prefkit.teacher.client import Answer
 
         settings, keys = self.teacher.keys(messages, n, tools, sampling, sample)
         found = [self.runner.cache.get(key, count=False) for key in keys]
@@ -384,8 +361,6 @@ class BatchRunner:
         """Read output/error lines into the cache: (answered, failed). `inputs`: the input files these results
         answer (None: whichever inputs their custom ids come from); a request of those inputs with no line is
         failed with `missing_reason`."""
-        from prefkit.teacher.client import parse_answers
-
         answered, failed = set(), {}
         for source, data in files:
             for number, raw in enumerate(data.splitlines(), start=1):

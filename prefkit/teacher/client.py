@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from prefkit.config import ConfigPath
 from prefkit.errors import ConfigError, FatalTeacherError, TeacherError
 from prefkit.privacy import redact_text, redact_url, register_secret
-from prefkit.teacher.batch import BatchConfig
+from prefkit.teacher.answers import Answer, parse_answers
 from prefkit.teacher.cache import ResponseCache, cache_key
 from prefkit.teacher.endpoints import Endpoint, Router
 from prefkit.teacher.ratelimit import TokenBucket
@@ -68,6 +68,27 @@ PERMANENT_5XX = {501, 505}
 def temporary(status: int) -> bool:
     """Whether an HTTP status from the teacher may go away on its own (so the request is retried)."""
     return status in TEMPORARY or (status >= 500 and status not in PERMANENT_5XX)
+
+
+class BatchConfig(BaseModel):
+    """How batches are sent, followed and retried."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    completion_window: str = Field("24h", description="The Batch API's completion window (OpenAI offers 24h).")
+    poll_seconds: float = Field(30.0, gt=0, description="Seconds between two looks at a batch's status.")
+    retry: Literal["batch", "online"] = Field(
+        "batch", description="Failed or expired lines: asked again in a new batch, or online."
+    )
+    max_attempts: int = Field(3, ge=1, description="Batches one request may be in before its task is failed.")
+    max_requests: int = Field(50_000, ge=1, description="Requests per input file (OpenAI allows 50,000).")
+    max_bytes: int = Field(200_000_000, ge=1024, description="Bytes per input file (OpenAI allows 200 MB).")
+    price_input_per_mtok: float | None = Field(
+        None, ge=0, description="Batch price per million prompt tokens [default: the online price]."
+    )
+    price_output_per_mtok: float | None = Field(
+        None, ge=0, description="Batch price per million completion tokens [default: the online price]."
+    )
 
 
 class TeacherConfig(BaseModel):
@@ -179,17 +200,6 @@ class TeacherConfig(BaseModel):
             if os.environ.get(variable):
                 headers[header] = os.environ[variable]
         return headers
-
-
-@dataclass
-class Answer:
-    """One sampled assistant message with what it cost."""
-
-    message: dict
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency: float = 0.0
-    cached: bool = False
 
 
 @dataclass
@@ -397,34 +407,6 @@ class Teacher:
     def _backoff(self, attempt: int) -> float:
         # Full jitter: spreads the retries of many concurrent requests instead of synchronising them.
         return random.uniform(0, min(self.config.backoff_max, self.config.backoff_initial * 2**attempt))
-
-
-def parse_answers(response: dict, wanted: int, latency: float = 0.0) -> list[Answer]:
-    """The assistant messages of a chat completion response (online or a batch line's body), with the usage
-    split over them; a ValueError when it holds fewer than `wanted` or an empty one."""
-    usage = response.get("usage") or {}
-    prompt_tokens = usage.get("prompt_tokens") or 0
-    completion_tokens = usage.get("completion_tokens") or 0
-    answers = []
-    choices = sorted(response["choices"], key=lambda choice: choice.get("index", 0))
-    for number, choice in enumerate(choices):
-        raw = choice["message"]
-        message = {"role": "assistant", "content": raw.get("content")}
-        if raw.get("tool_calls"):
-            message["tool_calls"] = [{k: v for k, v in call.items() if v is not None} for call in raw["tool_calls"]]
-        if message["content"] is None and "tool_calls" not in message:
-            raise ValueError("empty message")
-        answers.append(
-            Answer(
-                message=message,
-                prompt_tokens=prompt_tokens if number == 0 else 0,
-                completion_tokens=completion_tokens // max(1, len(choices)),
-                latency=latency,
-            )
-        )
-    if len(answers) < wanted:
-        raise ValueError(f"asked for {wanted} choices, got {len(answers)}")
-    return answers
 
 
 def _retry_after(headers: Mapping[str, str] | None) -> float | None:

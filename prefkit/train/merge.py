@@ -18,7 +18,7 @@ def merge_adapter(
     if not config_file.exists():
         raise InputError("no adapter_config.json here; pass the output_dir of `prefkit dpo`", str(adapter_dir))
     if base is None:
-        from prefkit.evaluate import base_of
+        from prefkit.policies.local import base_of
 
         base = base_of(adapter_dir)
     check_outputs([adapter_dir, Path(base) if Path(base).exists() else None], folders={"--out": out_dir},

@@ -10,11 +10,12 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from prefkit.envs import open_env
-from prefkit.envs.dbbench import COMPLETED, TASK_LIMIT, VALIDATION_FAILED, answer_matches
+from prefkit.envs.dbbench.config import DBBenchConfig
+from prefkit.envs.dbbench.env import COMPLETED, TASK_LIMIT, VALIDATION_FAILED, answer_matches
 from tests.conftest import CORPUS
 
 DEV = CORPUS / "agentbench/dbbench_dev.jsonl"
@@ -40,13 +41,13 @@ def gold(entry):
 
 @pytest.fixture(scope="module")
 def mariadb():
-    with open_env("dbbench", DEV, engine="mariadb", statement_timeout=2) as env:
+    with DBBenchConfig(engine="mariadb", statement_timeout=2).open(Path(DEV)) as env:
         yield env
 
 
 @pytest.fixture(scope="module")
 def sqlite():
-    with open_env("dbbench", DEV, engine="sqlite", statement_timeout=2) as env:
+    with DBBenchConfig(engine="sqlite", statement_timeout=2).open(Path(DEV)) as env:
         yield env
 
 
@@ -287,8 +288,9 @@ def test_a_runaway_query_is_cut_by_the_time_limit(request, engine):
 SERVER_SCRIPT = textwrap.dedent(
     """
     import sys, time
-    from prefkit.envs import open_env
-    env = open_env("dbbench", sys.argv[1], engine="mariadb")
+    from pathlib import Path
+    from prefkit.envs.dbbench.config import DBBenchConfig
+    env = DBBenchConfig(engine="mariadb").open(Path(sys.argv[1]))
     try:  # the signal may come the moment the line is out
         print(env._engine.servers[0]._process.pid, env._engine.servers[0].folder, flush=True)
         time.sleep(120)
@@ -326,12 +328,12 @@ def test_the_server_prefkit_started_is_gone_after_ctrl_c_and_after_the_parent_is
     if how == "ctrl-c":
         assert not os.path.exists(folder)
     else:  # the next start removes what a killed run left
-        with open_env("dbbench", DEV, engine="mariadb"):
+        with DBBenchConfig(engine="mariadb").open(Path(DEV)):
             assert not os.path.exists(folder)
 
 
 def test_the_server_is_gone_after_the_run():
-    env = open_env("dbbench", DEV, engine="mariadb")
+    env = DBBenchConfig(engine="mariadb").open(Path(DEV))
     server = env._engine.servers[0]
     pid, folder = server._process.pid, server.folder
     env.close()
@@ -339,7 +341,7 @@ def test_the_server_is_gone_after_the_run():
 
 
 def test_with_enough_servers_two_episodes_of_one_task_run_side_by_side():
-    with open_env("dbbench", DEV, engine="mariadb", concurrency=40) as env:  # 59 table names: 1 + 1 spare
+    with DBBenchConfig(engine="mariadb").open(Path(DEV), concurrency=40) as env:  # 59 table names: 1 + 1 spare
         assert len(env._engine.servers) == 2
         task_id = first(env, "UPDATE")
         table = env.entries[task_id]["table"]["table_name"]
@@ -375,7 +377,7 @@ def test_a_task_set_of_another_shape_plays_by_the_same_rules(tmp_path):
     nothing = {"description": "Rows?", "add_description": "", "type": ["counting"], "table": empty, "label": ["0"]}
     path = tmp_path / "tasks.json"
     path.write_text(json.dumps([delete, several, nothing]))
-    with open_env("dbbench", path, engine="sqlite") as env:
+    with DBBenchConfig(engine="sqlite").open(Path(path)) as env:
         ids = env.task_ids()
         _, _, deleted = replay(env, ids[0], [operation(delete["label"][0]), answer(["done"])])
         _, _, names = replay(env, ids[1], [answer(["c", "a"])])
@@ -391,7 +393,7 @@ def test_a_task_without_its_type_is_one_line_naming_the_line(tmp_path):
     from prefkit.errors import InputError
 
     with pytest.raises(InputError, match="bad.jsonl:1"):
-        open_env("dbbench", path, engine="sqlite")
+        DBBenchConfig(engine="sqlite").open(Path(path))
 
 
 def test_the_react_parser_accepts_exactly_the_turns_the_episode_loop_acts_on(sqlite):

@@ -1,19 +1,26 @@
-"""Environments: where an agent's turns are executed and its episodes graded, behind one interface.
+"""The environment interface: where an agent's turns are executed and its episodes graded.
 
 An `Environment` loads its benchmark's tasks and starts `Episode`s; an episode gives the opening messages,
 takes one assistant turn at a time (parsed with the task's format, executed, answered with an observation)
 and, once done, is graded as the benchmark grades it. Episodes never share state, and one played twice with
 the same turns gives the same record. The trajectory record `prefkit rollout` writes is built from the
 `Step`s and the `Outcome` (see `prefkit/rollout.py`).
+
+Each environment also owns a config model (`EnvConfig`): its settings, the action format its turns are read
+in, and how its episodes are measured; `prefkit/envs/registry.py` lists them.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from prefkit.errors import ConfigError
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from prefkit.formats.base import ActionSpec
 
 
 @dataclass(slots=True)
@@ -104,13 +111,32 @@ class Environment(ABC):
         self.close()
 
 
-ENVS = ("dbbench",)
+class EnvConfig(BaseModel):
+    """An environment's settings (`env:` in a rollout or eval section, `--env` and its flags on the command
+    line) and what it declares: its action format and style, how many opening messages an episode starts
+    with (not the policy's turns), and the metric its benchmark leads with."""
 
+    model_config = ConfigDict(extra="forbid")
 
-def open_env(name: str, tasks_path, **settings) -> Environment:
-    """The environment `name` over the task file `tasks_path` (an unknown name is a ConfigError)."""
-    if name == "dbbench":
-        from prefkit.envs.dbbench import DBBench
+    name: str
+    format: ClassVar[str]
+    style: ClassVar[str | None] = None
+    opening_messages: ClassVar[int] = 0
+    headline: ClassVar[str | None] = None
+    benchmark: ClassVar[str] = "The benchmark"
+    metrics_key: ClassVar[str] = "benchmark_metrics"  # where eval's report.json keeps the benchmark's metrics
+    metrics_how: ClassVar[str] = "as the benchmark computes them"
 
-        return DBBench(tasks_path, **settings)
-    raise ConfigError(f"unknown environment {name!r}; choose one of: {', '.join(ENVS)}")
+    def open(self, tasks: Path, concurrency: int = 1) -> Environment:
+        """The environment over the task file `tasks`, ready for `concurrency` episodes at once."""
+        raise NotImplementedError
+
+    def action_spec(self) -> ActionSpec:
+        """The action spec its turns are parsed with."""
+        from prefkit.formats.base import ActionSpec
+
+        return ActionSpec(style=self.style)
+
+    def policy_turns(self, messages: list[dict]) -> list[dict]:
+        """The assistant turns the policy wrote in an episode's messages (after the opening)."""
+        return [message for message in messages[self.opening_messages :] if message["role"] == "assistant"]
