@@ -7,7 +7,6 @@ hashes in RUN_DIR/state.json) is skipped; one process at a time works in a run d
 from __future__ import annotations
 
 import hashlib
-import importlib
 import shutil
 import time
 from collections.abc import Callable
@@ -23,19 +22,8 @@ from prefkit.lock import OutputLock
 from prefkit.outputs import check_output_folder, inside, output_folder
 from prefkit.recipe import Recipe
 from prefkit.records import content_hash
-from prefkit.stage import Stage, StageContext, no_progress
-
-STAGE_MODULES = {
-    "tasks": "prefkit.tasks",
-    "rollout": "prefkit.rollout",
-    "generate": "prefkit.generate",
-    "filter": "prefkit.filters.pipeline",
-    "review": "prefkit.review.stage",
-    "demo_model": "prefkit.train.demo_model",
-    "dpo": "prefkit.train.dpo",
-    "eval": "prefkit.evaluate.stage",
-}
-STAGES = tuple(STAGE_MODULES)
+from prefkit.stage import Plan, Stage, StageContext, no_progress
+from prefkit.stages import NAMES, stage_named
 
 # What to add to a recipe when no earlier stage writes the kind of file a stage reads.
 MISSING_KIND = {
@@ -44,11 +32,6 @@ MISSING_KIND = {
     "adapter": "a trained adapter, which only a dpo: section writes",
     "eval-tasks": "held-out tasks, which only a tasks: section writes",
 }
-
-
-def stage_named(name: str) -> Stage:
-    """The declaration of a stage (its module is imported on first use)."""
-    return importlib.import_module(STAGE_MODULES[name]).STAGE
 
 
 @dataclass
@@ -124,11 +107,13 @@ class Runner:
         self.quiet, self.verbose = quiet, verbose
         self.log, self.progress = log, progress
         self.results: list[StageResult] = []
+        self.current: str | None = None  # the stage at work (or the last one that was)
+        self.steps: list[Step] = []
         self.state_path = self.dir / "state.json"
 
     def stages(self) -> list[str]:
         """The stages this recipe has, in order."""
-        return [name for name in STAGES if getattr(self.recipe, name) is not None]
+        return [name for name in NAMES if getattr(self.recipe, name) is not None]
 
     def plan(self) -> list[Step]:
         """Each stage with its run-directory files, from the stages' declarations; a stage that reads a kind of
@@ -142,17 +127,12 @@ class Runner:
         steps = []
         for number, (name, stage) in enumerate(zip(names, stages)):
             config = getattr(self.recipe, name)
-            if name == "review" and config.dataset is None:
-                config = config.model_copy(update={"dataset": self.recipe.name or self.recipe_path.stem})
-            inputs = {}
+            inputs = stage.config_inputs(config, source)
             for argument, kind in stage.inputs.items():
                 optional, kind = kind.endswith("?"), kind.rstrip("?")
-                if name == "eval" and argument == "tasks" and config.env is not None:
-                    # episodes are played on the benchmark's own task file, not on held-out turns
-                    if config.tasks is None:
-                        raise ConfigError(f"{source}: eval.env needs eval.tasks, the benchmark's task file")
-                    inputs[argument] = Path(config.tasks)
-                elif kind in produced:
+                if argument in inputs:
+                    continue
+                if kind in produced:
                     inputs[argument] = produced[kind]
                 elif not optional:
                     raise ConfigError(f"{source}: the {name} stage reads {MISSING_KIND.get(kind, kind)}")
@@ -162,11 +142,7 @@ class Runner:
                 if output.optional and output.kind not in read_later:
                     continue
                 outputs[argument] = produced[output.kind] = self.dir / output.name
-            if "eval_out" in outputs and not config.eval_share:
-                raise ConfigError(f"{source}: the eval stage needs held-out tasks; set tasks.eval_share above 0")
-            # The one input a stage may also take from its config: dpo's base model.
-            if name == "dpo" and "model" not in inputs and not config.model:
-                raise ConfigError(f"{source}: missing required setting 'dpo.model' (or add a demo_model: section)")
+            config = stage.plan(config, Plan(self.recipe.name or self.recipe_path.stem, source, inputs, outputs))
             steps.append(Step(stage, config, inputs, outputs))
         return steps
 
@@ -207,7 +183,7 @@ class Runner:
 
     def run(self) -> list[StageResult]:
         """Run (or skip) every stage in order."""
-        steps = self.validate()
+        steps = self.steps = self.validate()
         with (
             output_folder(self.dir, keep_on_error=True),
             OutputLock(self.dir / "run.lock", f"run directory {self.dir}"),
@@ -219,8 +195,17 @@ class Runner:
                 self._step(step, state, redo)
         return self.results
 
+    def shown_files(self) -> list[Path]:
+        """The files the stages of this run point to when done (eval's report.md), those that exist."""
+        return [
+            path / output.show
+            for step in self.steps
+            for argument, output in step.stage.outputs.items()
+            if output.show and (path := step.outputs.get(argument)) is not None and (path / output.show).exists()
+        ]
+
     def _step(self, step: Step, state: dict[str, Any], redo: bool) -> None:
-        name = step.stage.name
+        name = self.current = step.stage.name
         missing = [p for p in step.inputs.values() if not p.exists()]
         if missing:
             raise InputError(f"stage '{name}' needs {missing[0]}, which an earlier stage should have written")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ class Output:
     kind: str
     name: str
     optional: bool = False  # written only when a later stage of the recipe reads its kind
+    show: str | None = None  # a file inside this folder that `prefkit run` points to when done (eval's report)
 
 
 def _no_check(config: Any, source: str) -> None:
@@ -31,6 +33,25 @@ def _no_check(config: Any, source: str) -> None:
 
 def _finished(report: dict[str, Any]) -> None:
     return None
+
+
+def _no_inputs(config: Any, source: str) -> dict[str, Path]:
+    return {}
+
+
+def _as_planned(config: Any, plan: Plan) -> Any:
+    return config
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a recipe's run knows of one stage when it plans it: the recipe's name and file, and the run-directory
+    paths of the stage's arguments."""
+
+    recipe_name: str
+    source: str
+    inputs: dict[str, Path]
+    outputs: dict[str, Path]
 
 
 def _every_count(report: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +64,10 @@ class Stage:
     `inputs` maps its path arguments to the kinds of file they read, `outputs` to what they write;
     `check(config, source)` finds what can be found wrong before any work starts; `counts(report)` is the
     stage's row in the run table; `verify(report)` raises when the report says the work is unfinished (the
-    run stops there and the next run goes on)."""
+    run stops there and the next run goes on). In a recipe, `config_inputs(config, source)` gives the inputs
+    the stage's own settings name (they replace the recipe's files of that kind), and `plan(config, Plan)`
+    returns the config as the recipe runs it (defaults that depend on the recipe), raising a ConfigError for
+    what the recipe as a whole lacks."""
 
     name: str
     config: type[BaseModel]
@@ -53,6 +77,8 @@ class Stage:
     check: Callable[[Any, str], None] = _no_check
     counts: Callable[[dict[str, Any]], dict[str, Any]] = _every_count
     verify: Callable[[dict[str, Any]], None] = _finished
+    config_inputs: Callable[[Any, str], dict[str, Path]] = _no_inputs
+    plan: Callable[[Any, Plan], Any] = _as_planned
 
 
 @contextmanager

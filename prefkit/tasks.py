@@ -18,7 +18,7 @@ from prefkit.errors import ConfigError, InputError
 from prefkit.jsonl import InvalidLines, iter_jsonl, write_jsonl
 from prefkit.outputs import check_outputs, side_file
 from prefkit.records import Task, content_hash, context_chars
-from prefkit.stage import Output, Stage, StageContext
+from prefkit.stage import Output, Plan, Stage, StageContext
 
 SOURCES = ("react", "alfworld-react", "agentbench", "agentbench-os", "messages")
 Source = Literal["react", "alfworld-react", "agentbench", "agentbench-os", "messages", "tasks"]
@@ -140,6 +140,12 @@ def _check(config: TasksConfig, source: str) -> None:
             raise ConfigError(f"{source}: tasks file not found: {item}; check tasks.path")
 
 
+def _plan(config: TasksConfig, plan: Plan) -> TasksConfig:
+    if "eval_out" in plan.outputs and not config.eval_share:
+        raise ConfigError(f"{plan.source}: the eval stage needs held-out tasks; set tasks.eval_share above 0")
+    return config
+
+
 STAGE = Stage(
     "tasks",
     TasksConfig,
@@ -147,6 +153,7 @@ STAGE = Stage(
     inputs={},
     outputs={"out": Output("tasks", "tasks.jsonl"), "eval_out": Output("eval-tasks", "eval-tasks.jsonl", True)},
     check=_check,
+    plan=_plan,
 )
 
 SYSTEM_PROMPTS = {

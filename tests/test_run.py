@@ -134,12 +134,13 @@ def test_a_filter_without_a_stage_that_writes_pairs_is_an_error_naming_what_to_a
 
 
 def test_the_run_and_the_command_call_the_same_stage_functions():
+    from prefkit.cli.app import COMMANDS
     from prefkit.evaluate.stage import evaluate_file
     from prefkit.filters.pipeline import filter_file
     from prefkit.generate import generate_file
     from prefkit.review.stage import review_pairs
     from prefkit.rollout import rollout_file
-    from prefkit.run import STAGES, stage_named
+    from prefkit.stages import NAMES, STAGES, stage_named
     from prefkit.tasks import make_tasks
     from prefkit.train.demo_model import demo_model_stage
     from prefkit.train.dpo import dpo_stage
@@ -147,16 +148,20 @@ def test_the_run_and_the_command_call_the_same_stage_functions():
     functions = [
         make_tasks, rollout_file, generate_file, filter_file, review_pairs, demo_model_stage, dpo_stage, evaluate_file
     ]  # fmt: skip
-    assert [stage_named(name).function for name in STAGES] == functions
-    assert [stage_named(name).config for name in STAGES] == [
-        Recipe.model_fields[name].annotation.__args__[0] for name in STAGES
+    assert [stage_named(name).function for name in NAMES] == functions
+    assert [stage_named(name).config for name in NAMES] == [
+        Recipe.model_fields[name].annotation.__args__[0] for name in NAMES
     ]
+    # one list: the recipe's sections, the run's order and the commands are the stages'
+    assert [name for name in Recipe.model_fields if name not in ("name", "description")] == list(NAMES)
+    assert all(COMMANDS[entry.command] == entry.cli for entry in STAGES)
+    assert [stage_named(name).name for name in NAMES] == list(NAMES)
 
 
 def test_the_run_filter_validates_pairs_as_prefkit_filter_does(tmp_path):
     from prefkit.errors import InputError
     from prefkit.filters.pipeline import FilterConfig
-    from prefkit.run import stage_named
+    from prefkit.stages import stage_named
 
     pairs = tmp_path / "candidates.jsonl"
     pairs.write_text('{"prompt": [{"role": "user", "content": "hi"}], "chosen": [], "rejected": []}\n')

@@ -18,23 +18,18 @@ from prefkit import __version__
 from prefkit.errors import PrefkitError
 from prefkit.privacy import RedactingFilter, redact_text
 from prefkit.stage import StageContext
+from prefkit.stages import STAGES
 
 console = Console(stderr=True)
 
 
 # Each command lives in the module of its group and is imported only when it runs (or for --help), so a
 # command pays only for its own imports.
+# The stages' commands come from the stage list (`prefkit/stages.py`); these are the commands beside them.
 COMMANDS = {
+    **{entry.command: entry.cli for entry in STAGES},
     "check": "prefkit.cli.check:check_command",
-    "tasks": "prefkit.cli.tasks:tasks_command",
-    "generate": "prefkit.cli.generate:generate_command",
-    "filter": "prefkit.cli.filter:filter_command",
-    "review": "prefkit.cli.review:review_group",
-    "demo-model": "prefkit.cli.train:demo_model_command",
-    "dpo": "prefkit.cli.train:dpo_command",
     "merge": "prefkit.cli.train:merge_command",
-    "eval": "prefkit.cli.evaluate:eval_command",
-    "rollout": "prefkit.cli.rollout:rollout_command",
     "run": "prefkit.cli.run:run_command",
 }
 

@@ -10,13 +10,13 @@ from rich.table import Table
 
 from prefkit.cli.app import console, progress_bar, quiet_training_libraries, verbose
 from prefkit.cli.options import PATH
-from prefkit.run import STAGES
+from prefkit.stages import NAMES, entry
 
 
 @click.command("run")
 @click.argument("recipe_path", metavar="RECIPE.yaml", type=PATH)
 @click.option("--run-dir", type=PATH, help="Where the stages' files go [default: runs/RECIPE-NAME].")
-@click.option("--from", "from_stage", type=click.Choice(STAGES), help="Redo this stage and every later one.")
+@click.option("--from", "from_stage", type=click.Choice(NAMES), help="Redo this stage and every later one.")
 @click.option("--force", is_flag=True, help="Redo every stage.")
 @click.option(
     "--overwrite",
@@ -44,7 +44,7 @@ def run_command(
     recipe = Recipe.from_yaml(recipe_path)
     run_dir = run_dir or Path("runs") / (recipe.name or recipe_path.stem)
     loud = verbose()
-    if not loud and (recipe.dpo or recipe.demo_model or recipe.eval):
+    if not loud and any(entry(name).trains for name in NAMES if getattr(recipe, name) is not None):
         quiet_training_libraries()
     runner = Runner(
         recipe,
@@ -62,7 +62,7 @@ def run_command(
     try:
         results = runner.run()
     except ReviewPending as error:
-        results, pending = [*runner.results, StageResult("review", "waiting for reviewers")], error
+        results, pending = [*runner.results, StageResult(runner.current or "", "waiting for reviewers")], error
     if not quiet:
         table = Table(title=f"prefkit run {recipe_path} -> {run_dir}")
         for column in ("stage", "status", "counts", "seconds"):
@@ -76,6 +76,6 @@ def run_command(
     if pending is not None:
         click.echo(f"review in progress: {pending}", err=True)
         sys.exit(pending.exit_code)
-    report = run_dir / "eval" / "report.md"
-    if report.exists() and not quiet:
-        console.print(f"report: {report}")
+    for shown in runner.shown_files():
+        if not quiet:
+            console.print(f"report: {shown}")

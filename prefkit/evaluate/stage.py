@@ -84,12 +84,22 @@ def _counts(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _config_inputs(config: EvalConfig, source: str) -> dict[str, Path]:
+    """With an environment, episodes are played on the benchmark's own task file, not on held-out turns."""
+    if config.env is None:
+        return {}
+    if config.tasks is None:
+        raise ConfigError(f"{source}: eval.env needs eval.tasks, the benchmark's task file")
+    return {"tasks": Path(config.tasks)}
+
+
 STAGE = Stage(
     "eval",
     EvalConfig,
     evaluate_file,
     inputs={"tasks": "eval-tasks", "adapter": "adapter"},
-    outputs={"out": Output("report", "eval")},
+    outputs={"out": Output("report", "eval", show="report.md")},
     check=_check,
     counts=_counts,
+    config_inputs=_config_inputs,
 )

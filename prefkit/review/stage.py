@@ -18,7 +18,7 @@ from prefkit.jsonl import read_json, read_jsonl, write_json, write_jsonl
 from prefkit.outputs import check_outputs, side_file
 from prefkit.privacy import redact_url
 from prefkit.records import Pair, content_hash, ensure_pair_id
-from prefkit.stage import Output, Stage, StageContext
+from prefkit.stage import Output, Plan, Stage, StageContext
 
 ReviewMode = Literal["auto", "tui", "argilla"]
 
@@ -197,6 +197,11 @@ def _argilla(
     return counts
 
 
+def _plan(config: ReviewConfig, plan: Plan) -> ReviewConfig:
+    """A recipe's Argilla dataset is named after the recipe unless it says otherwise."""
+    return config if config.dataset is not None else config.model_copy(update={"dataset": plan.recipe_name})
+
+
 STAGE = Stage(
     "review",
     ReviewConfig,
@@ -204,4 +209,5 @@ STAGE = Stage(
     inputs={"pairs": "pairs"},
     outputs={"out": Output("pairs", "reviewed.jsonl"), "dropped": Output("dropped-pairs", "reviewed.dropped.jsonl")},
     check=_check,
+    plan=_plan,
 )

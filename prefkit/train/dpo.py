@@ -18,7 +18,7 @@ from typing import Any
 from prefkit.errors import ConfigError, InputError, TrainingDiverged
 from prefkit.jsonl import read_json, write_json
 from prefkit.outputs import check_outputs, output_folder
-from prefkit.stage import Output, Stage, StageContext
+from prefkit.stage import Output, Plan, Stage, StageContext
 from prefkit.train.config import DPOStageConfig, check_dpo_config
 from prefkit.train.data import (
     DataReport,
@@ -393,6 +393,13 @@ def _check(config: DPOStageConfig, source: str) -> None:
     check_dpo_config(config, source, needs_paths=False)
 
 
+def _plan(config: DPOStageConfig, plan: Plan) -> DPOStageConfig:
+    """The base model comes from an earlier stage (demo_model) or from the section itself."""
+    if "model" not in plan.inputs and not config.model:
+        raise ConfigError(f"{plan.source}: missing required setting 'dpo.model' (or add a demo_model: section)")
+    return config
+
+
 STAGE = Stage(
     "dpo",
     DPOStageConfig,
@@ -400,4 +407,5 @@ STAGE = Stage(
     inputs={"dataset": "pairs", "model": "model?"},
     outputs={"output_dir": Output("adapter", "adapter")},
     check=_check,
+    plan=_plan,
 )
