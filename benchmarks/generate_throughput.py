@@ -6,9 +6,11 @@ latency) and the client's CPU per request (user + system time of the `prefkit ge
 with everything (interpreter start-up, imports, the server check), and once as the marginal cost of a request:
 the CPU of a full run minus that of a run with a tenth of the tasks, divided by the requests between them,
 which leaves out every fixed cost. With one endpoint the bare `openai` SDK sends the same requests in its own
-process (`benchmarks/sdk_client.py`), side by side.
+process (`benchmarks/sdk_client.py`), side by side. `--compare REV` runs the prefkit of another commit (its
+`prefkit/` folder from git, first on PYTHONPATH) in the same rounds, alternating with this tree's.
 
     python benchmarks/generate_throughput.py [--tasks 2000] [--concurrency 64] [--latency 0.5] [--endpoints 1 3]
+        [--compare e269f42]
 """
 
 from __future__ import annotations
@@ -38,8 +40,12 @@ def write_tasks(path: Path, count: int) -> None:
             handle.write(json.dumps({"id": f"t{i}", "format": "react", "messages": messages}) + "\n")
 
 
-def generate(folder: Path, tasks: Path, recipe: Path, name: str) -> tuple[dict, float, float]:
-    """One `prefkit generate` run in its own process: (summary, CPU seconds, wall seconds)."""
+def generate(folder: Path, tasks: Path, recipe: Path, name: str, code: Path | None = None) -> tuple[dict, float, float]:
+    """One `prefkit generate` run in its own process (of the prefkit in `code`, else this tree's): (summary, CPU
+    seconds, wall seconds)."""
+    env = dict(os.environ, OPENAI_API_KEY="bench")
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(
@@ -47,7 +53,7 @@ def generate(folder: Path, tasks: Path, recipe: Path, name: str) -> tuple[dict, 
         + ["--out", str(folder / f"out-{name}.jsonl"), "--json", "-q"],
         capture_output=True,
         text=True,
-        env=dict(os.environ, OPENAI_API_KEY="bench"),
+        env=env,
     )
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -68,6 +74,29 @@ def sdk(url: str, count: int, concurrency: int) -> tuple[dict, float]:
     return json.loads(done.stdout), (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def checkout(revision: str, into: Path) -> Path:
+    """The `prefkit/` folder of a commit of this repository, unpacked under `into`."""
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", revision, "prefkit"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def run_row(folder: Path, recipe: Path, name: str, code: Path | None = None) -> dict:
+    """A full run and a tenth-size run: the rate and the CPU per request, marginal and with start-up."""
+    summary, cpu, wall = generate(folder, folder / "tasks.jsonl", recipe, f"all-{name}", code)
+    few, few_cpu, _ = generate(folder, folder / "few.jsonl", recipe, f"few-{name}", code)
+    return {
+        "rate": summary["requests"] / summary["seconds"],
+        "marginal": (cpu - few_cpu) / (summary["requests"] - few["requests"]),
+        "with_start": cpu / summary["requests"],
+        "summary": summary,
+        "wall": wall,
+    }
+
+
 def measure(endpoints: int, args: argparse.Namespace) -> None:
     """Each round: a full run and a tenth-size run of prefkit (and of the bare SDK with one endpoint),
     alternating, each in a fresh output; prints every round and the best."""
@@ -84,16 +113,11 @@ def measure(endpoints: int, args: argparse.Namespace) -> None:
             f"    base_url: {json.dumps(urls)}\n    model: teacher-model\n"
             f"    concurrency: {args.concurrency}\n    timeout: 30\n"
         )
+        old = checkout(args.compare, Path(stack.enter_context(tempfile.TemporaryDirectory()))) if args.compare else None
         for number in range(args.rounds):
-            summary, cpu, wall = generate(folder, folder / "tasks.jsonl", recipe, f"all{number}")
-            few, few_cpu, _ = generate(folder, folder / "few.jsonl", recipe, f"few{number}")
-            row = {
-                "rate": summary["requests"] / summary["seconds"],
-                "marginal": (cpu - few_cpu) / (summary["requests"] - few["requests"]),
-                "with_start": cpu / summary["requests"],
-                "summary": summary,
-                "wall": wall,
-            }
+            row = run_row(folder, recipe, str(number))
+            if old is not None:
+                row["old"] = run_row(folder, recipe, f"old{number}", old)
             if endpoints == 1 and args.sdk:
                 bare, bare_cpu = sdk(urls[0], 2 * total, args.concurrency)
                 bare_few, bare_few_cpu = sdk(urls[0], 2 * (total // 10), args.concurrency)
@@ -109,6 +133,12 @@ def measure(endpoints: int, args: argparse.Namespace) -> None:
             f"{bound:.0f} req/s; client CPU {row['marginal'] * 1000:.3f} ms per request (marginal), "
             f"{row['with_start'] * 1000:.3f} ms with start-up"
         )
+        if "old" in row:
+            before = row["old"]
+            line += (
+                f"; prefkit {args.compare}: {before['rate'] / bound:.1%} of the bound, "
+                f"{before['marginal'] * 1000:.3f} ms (marginal), {before['with_start'] * 1000:.3f} ms with start-up"
+            )
         if "sdk_marginal" in row:
             line += (
                 f"; the bare openai SDK (chat.completions.create, same requests, no cache or pairs): "
@@ -124,6 +154,14 @@ def measure(endpoints: int, args: argparse.Namespace) -> None:
         f"{endpoints} endpoint(s), best of {len(rounds)}: {fastest:.1%} of the bound, {leanest:.3f} ms CPU per "
         f"request (worst round {heaviest:.3f})"
     )
+    if args.compare:
+        old_fastest = max(row["old"]["rate"] for row in rounds) / bound
+        old_leanest = min(row["old"]["marginal"] for row in rounds) * 1000
+        print(
+            f"{endpoints} endpoint(s), prefkit {args.compare}, best of {len(rounds)}: {old_fastest:.1%} of the bound, "
+            f"{old_leanest:.3f} ms CPU per request; this tree / {args.compare}: CPU per request "
+            f"{leanest / old_leanest:.2f}x"
+        )
 
 
 def main() -> None:
@@ -134,6 +172,7 @@ def main() -> None:
     parser.add_argument("--endpoints", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--rounds", type=int, default=2, help="Rounds per endpoint count (the best is shown).")
     parser.add_argument("--no-sdk", dest="sdk", action="store_false", help="Skip the bare openai SDK comparison.")
+    parser.add_argument("--compare", metavar="REV", help="Also run the prefkit of this commit, side by side.")
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(

@@ -19,11 +19,11 @@ def free_port() -> int:
 
 @contextmanager
 def standin(*flags: str) -> Iterator[str]:
-    """`python -m prefkit.teacher.standin FLAGS` on a free port until the block ends; yields its base URL."""
+    """`python -m prefkit.testing.standin FLAGS` on a free port until the block ends; yields its base URL."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1"
     server = subprocess.Popen(
-        [sys.executable, "-m", "prefkit.teacher.standin", "--port", str(port), *flags], stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "prefkit.testing.standin", "--port", str(port), *flags], stdout=subprocess.DEVNULL
     )
     try:
         deadline = time.monotonic() + 20

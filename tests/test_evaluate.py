@@ -11,7 +11,7 @@ from prefkit.evaluate.config import ModelSpec
 from prefkit.evaluate.statistics import summarise
 from prefkit.evaluate.turns import METRICS
 from prefkit.jsonl import write_jsonl
-from prefkit.teacher.standin import Behaviour, StandinServer
+from prefkit.testing.standin import Behaviour, StandinServer
 from tests.conftest import tasks_of
 
 
@@ -131,7 +131,7 @@ def test_bad_model_arguments_are_one_line_errors(tmp_path, eval_tasks):
 def test_eval_in_an_environment_measures_task_success_side_by_side(tmp_path):
     """--env dbbench: each model plays every episode; success as AgentBench grades it, with intervals and the
     paired difference, beside each episode's format measures and AgentBench's own metrics."""
-    from prefkit.teacher.standin import DBBenchAgent
+    from prefkit.testing.agents import DBBenchAgent
     from tests.conftest import CORPUS
     from tests.test_rollout import gold_replay
 

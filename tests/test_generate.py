@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from prefkit.jsonl import write_jsonl
-from prefkit.teacher.standin import Behaviour, StandinServer, request_key
+from prefkit.testing.standin import Behaviour, StandinServer, request_key
 from tests.conftest import tasks_of
 from tests.generate_helpers import PREFKIT, lines, run, write_recipe
 

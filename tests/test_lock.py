@@ -15,7 +15,7 @@ import yaml
 from prefkit.errors import OutputLocked
 from prefkit.jsonl import write_jsonl
 from prefkit.lock import OutputLock
-from prefkit.teacher.standin import Behaviour, StandinServer
+from prefkit.testing.standin import Behaviour, StandinServer
 from tests.conftest import tasks_of
 from tests.generate_helpers import PREFKIT, lines, write_recipe
 

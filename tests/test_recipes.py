@@ -55,7 +55,8 @@ def test_shipped_recipes_name_their_files_relative_to_their_own_folder():
 
 
 def test_the_dbbench_rollout_recipe_needs_a_policy_then_plays_every_episode(tmp_path):
-    from prefkit.teacher.standin import Behaviour, DBBenchAgent, StandinServer
+    from prefkit.testing.agents import DBBenchAgent
+    from prefkit.testing.standin import Behaviour, StandinServer
 
     recipe = ROOT / "pipelines" / "dbbench-rollout.yaml"
     missing = run("run", str(recipe), "--run-dir", str(tmp_path / "a"), "-q")

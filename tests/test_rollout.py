@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from prefkit.cli import cli
 from prefkit.tasks import load_tasks
-from prefkit.teacher.standin import Behaviour, DBBenchAgent, StandinServer
+from prefkit.testing.agents import DBBenchAgent
+from prefkit.testing.standin import Behaviour, StandinServer
 from tests.conftest import CORPUS
 
 DEV = CORPUS / "agentbench/dbbench_dev.jsonl"

@@ -19,7 +19,7 @@ class LocalPolicy:
 
     def __init__(self, spec: PolicySpec, settings: PolicySettings):
         self.target, self.settings = spec.target, settings
-        self.label = spec.target
+        self.label = spec.label
         self.batch_size = settings.batch_size
         self.model = self.tokenizer = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")

@@ -14,7 +14,7 @@ def open_policy(spec: PolicySpec, settings: PolicySettings, task_ids: list[str],
     if spec.kind == "replay":
         from prefkit.policies.replay import ReplayPolicy
 
-        return ReplayPolicy(Path(spec.target), task_ids)
+        return ReplayPolicy(spec, task_ids)
     if spec.kind == "openai":
         from prefkit.policies.teacher import TeacherPolicy
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from prefkit.errors import InputError
 from prefkit.jsonl import iter_jsonl
 from prefkit.policies.base import Reply, TurnRequest
+from prefkit.policies.spec import PolicySpec
 
 REPLAY_ENDED = "the replay file has no further turn for this episode"
 UNKNOWN_TASK = (
@@ -22,7 +23,8 @@ class ReplayPolicy:
 
     batch_size = 1
 
-    def __init__(self, path: Path, task_ids: list[str]):
+    def __init__(self, spec: PolicySpec, task_ids: list[str]):
+        path = Path(spec.target)
         if not path.exists():
             raise InputError("replay file not found; check the path", str(path))
         self.path = path
@@ -40,7 +42,7 @@ class ReplayPolicy:
             if not all(isinstance(t, str) or (isinstance(t, dict) and t.get("role") == "assistant") for t in turns):
                 raise InputError("each turn is a string or an assistant message", str(path), line)
             self.turns[(task_id, sample)] = turns
-        self.label = f"replay:{path.name}"
+        self.label = spec.label
 
     def episodes(self, task_ids: list[str], samples: int) -> list[tuple[str, int]]:
         """Every recorded (task, sample) of these tasks, whatever --samples says: the file decides."""

@@ -64,6 +64,14 @@ class PolicySpec:
         return self.target if self.kind == "local" else f"{self.kind}:{self.target}"
 
     @property
+    def label(self) -> str:
+        """What a trajectory record says played it: a server's spec without credentials, a replay file's name,
+        a local model's folder as given."""
+        if self.kind == "replay":
+            return f"{REPLAY}{Path(self.target).name}"
+        return self.shown
+
+    @property
     def shown(self) -> str:
         """The spec as it may be recorded and printed: a URL without its credentials."""
         if self.kind == "openai":

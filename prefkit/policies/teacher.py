@@ -27,7 +27,7 @@ class TeacherPolicy:
             max_tokens=settings.max_tokens,
             concurrency=settings.concurrency,
         )
-        self.label = spec.shown
+        self.label = spec.label
         self.cache_path = cache_path
         self.teacher = None
         self.cache = None

@@ -2,10 +2,9 @@
 limit each, optional RPM/TPM limits, the servers' own rate-limit headers, per-request timeouts, retries with
 exponential backoff and jitter (honouring Retry-After), and the response cache.
 
-Completions go through prefkit's own keep-alive HTTP client (`prefkit/teacher/http.py`, routed by
-`prefkit/teacher/endpoints.py`): the SDK's httpx path costs 2-4 ms of CPU a request, which caps one process
-at a few hundred requests a second. The `openai` package
-stays the way prefkit checks a server (models, auth) and uses the Files and Batches APIs
+Completions go through aiohttp on uvloop, one session an endpoint (`prefkit/teacher/endpoints.py`): the SDK's
+httpx path costs 2-4 ms of CPU a request, which caps one process at a few hundred requests a second. The
+`openai` package stays the way prefkit checks a server (models, auth) and uses the Files and Batches APIs
 (`prefkit/teacher/batch.py`). The API key is read from the environment variable the config names and never
 leaves this module."""
 
@@ -47,16 +46,6 @@ def check_http_url(url: str) -> None:
         raise ValueError(f"{redact_url(url)!r} is not a valid URL ({error})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{redact_url(url)!r} is not an http(s)://HOST/... URL, e.g. http://localhost:8000/v1")
-
-
-def split_openai_target(target: str) -> tuple[str, str]:
-    """`openai:MODEL@BASE_URL` -> (model, base URL), split at the first `@` (a URL may hold user:password@);
-    anything else is a ValueError saying what is wrong."""
-    model, sep, url = target.removeprefix("openai:").partition("@")
-    if not target.startswith("openai:") or not sep or not model or not url:
-        raise ValueError("expected openai:MODEL@BASE_URL")
-    check_http_url(url)
-    return model, url
 
 
 # Statuses worth another attempt: timeouts, conflicts and rate limits, and server errors except the ones that

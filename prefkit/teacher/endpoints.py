@@ -1,7 +1,10 @@
 """The teacher's endpoints: one or more OpenAI-compatible base URLs behind one job.
 
-Each endpoint has its own keep-alive connections (`prefkit/teacher/http.py`; through aiohttp when a proxy is
-configured for it) and its own concurrency limit. A request goes to the endpoint with the least load: the
+Each endpoint has its own aiohttp session (keep-alive connections on the uvloop event loop, through the proxy
+HTTP(S)_PROXY names for it, https with the CA rules the SDK uses) and its own concurrency limit. aiohttp is the
+one HTTP stack for completions: a hand-written HTTP/1.1 client measured about 0.1 ms of CPU less a request,
+which did not pay for the protocol code (and its security surface) it kept; `benchmarks/generate_throughput.py
+--compare` measures both side by side (docs/benchmarks.md). A request goes to the endpoint with the least load: the
 requests it has in flight, weighted by how often it has been failing lately. An endpoint that fails
 `rest_after` times in a row is rested (5 s, doubling up to 2 min each time it is rested again), then gets
 requests again (unless every endpoint is resting). A server's `x-ratelimit-remaining-*` /
@@ -12,12 +15,16 @@ window resets, before the server has to answer 429.
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
+import os
 import re
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from prefkit.privacy import redact_url
 
@@ -148,8 +155,8 @@ class Endpoint:
         self.requests_window = Window()
         self.tokens_window = Window()
         self.stats = EndpointStats()
-        self._pool = None
         self._session = None
+        self._base = self.url
         self._proxy = _env_proxy(self.url)
         self._targets: dict = {}
 
@@ -208,47 +215,43 @@ class Endpoint:
             )
 
     async def post(self, path: str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
-        """POST `body` (JSON) to URL + `path`: (status, headers, body). Raises TimeoutError or OSError when no
-        answer came."""
-        if self._proxy is None:
-            if self._pool is None:
-                from prefkit.teacher.http import Pool
-
-                self._pool = Pool(self.url, self.headers, self.timeout)
-            response = await self._pool.post(path, body)
-            return response.status, response.headers, response.body
-        return await self._post_via_proxy(path, body)
-
-    async def _post_via_proxy(self, path: str, body: bytes) -> tuple[int, Mapping[str, str], bytes]:
+        """POST `body` (JSON) to URL + `path`: (status, headers, body). Raises TimeoutError or OSError
+        (ConnectionError) when no answer came."""
         import aiohttp
-        import yarl
 
         if self._session is None:
-            from prefkit.teacher.http import login_headers
-
-            url, headers = login_headers(self.url, self.headers)
-            self._session = aiohttp.ClientSession(
-                headers=headers,
-                connector=aiohttp.TCPConnector(limit=self.concurrency, ttl_dns_cache=300),
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-                cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=("Accept-Encoding",),
-            )
-            self._targets = {"": url}
+            self._session = self._open_session()
         target = self._targets.get(path)
         if target is None:  # parsed once: yarl's URL parsing is a visible share of a request's CPU
-            target = self._targets[path] = yarl.URL(self._targets[""] + path)
+            import yarl
+
+            target = self._targets[path] = yarl.URL(self._base + path, encoded=True)
         try:
             async with self._session.post(target, data=body, proxy=self._proxy) as response:
                 return response.status, response.headers, await response.read()
-        except aiohttp.ClientError as error:  # the same kind of failure the lean path raises
+        except aiohttp.ClientError as error:  # a connection failure for the caller, which retries it
             raise ConnectionError(f"{type(error).__name__}: {error}") from error
+
+    def _open_session(self):
+        """The endpoint's aiohttp session: keep-alive connections up to its concurrency, no cookies, no
+        compression asked for, https with the CA rules the SDK uses, a login in the URL as Basic auth."""
+        import aiohttp
+
+        self._base, headers = login_headers(self.url, self.headers)
+        return aiohttp.ClientSession(
+            headers=headers,
+            connector=aiohttp.TCPConnector(
+                limit=self.concurrency,
+                ttl_dns_cache=300,
+                ssl=_ssl_context() if self._base.startswith("https:") else None,
+            ),
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("Accept-Encoding",),
+        )
 
     async def close(self) -> None:
         """Close the connection pool."""
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -340,3 +343,26 @@ def _better(candidate: Endpoint, best: Endpoint, avoid: Endpoint | None) -> bool
 def _wake(waiter: asyncio.Future) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+def login_headers(url: str, headers: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """The URL without a user:password part, and the headers to send: as httpx (the SDK) does, a login in the
+    URL is the Authorization (Basic), in place of the API key's."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return url, dict(headers)
+    login = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+    kept = {name: value for name, value in headers.items() if name.lower() != "authorization"}
+    kept["Authorization"] = "Basic " + base64.b64encode(login).decode()
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])), kept
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """Certificates as the SDK's httpx finds them: SSL_CERT_FILE / SSL_CERT_DIR, else certifi's bundle."""
+    if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE"), capath=os.environ.get("SSL_CERT_DIR"))
+    try:
+        import certifi
+    except ImportError:
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())

@@ -3,7 +3,7 @@
 import json
 
 from prefkit.generate import GenerateConfig, Generator
-from prefkit.teacher.standin import Behaviour, StandinServer
+from prefkit.testing.standin import Behaviour, StandinServer
 
 TASK = {
     "id": "t1",

@@ -18,7 +18,7 @@ from prefkit.generate import GenerateConfig, generate_file
 from prefkit.jsonl import write_jsonl
 from prefkit.stage import StageContext
 from prefkit.teacher import batch as batch_module
-from prefkit.teacher.standin import Behaviour, StandinServer
+from prefkit.testing.standin import Behaviour, StandinServer
 from tests.conftest import tasks_of
 from tests.generate_helpers import PREFKIT, lines, run
 

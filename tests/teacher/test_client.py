@@ -46,7 +46,7 @@ def test_the_same_request_wanted_twice_at_once_is_asked_once():
     import asyncio
 
     from prefkit.teacher.client import Teacher, TeacherConfig
-    from prefkit.teacher.standin import Behaviour, StandinServer
+    from prefkit.testing.standin import Behaviour, StandinServer
 
     with StandinServer(Behaviour(latency=0.05)) as server:
         config = TeacherConfig(base_url=server.url, model="teacher-model")

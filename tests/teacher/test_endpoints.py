@@ -1,5 +1,5 @@
 """Several teacher endpoints behind one job: least-loaded routing, resting a failing endpoint, the servers'
-rate-limit headers, and the lean HTTP path's handling of URLs."""
+rate-limit headers, and an endpoint's handling of URLs."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ import pytest
 
 from prefkit.jsonl import write_jsonl
 from prefkit.teacher.client import Teacher, TeacherConfig
-from prefkit.teacher.endpoints import Endpoint, Router, Window, parse_duration
-from prefkit.teacher.http import login_headers
-from prefkit.teacher.standin import Behaviour, StandinServer
+from prefkit.teacher.endpoints import Endpoint, Router, Window, login_headers, parse_duration
+from prefkit.testing.standin import Behaviour, StandinServer
 from tests.generate_helpers import lines, run, write_recipe
 
 
