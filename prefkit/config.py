@@ -88,7 +88,8 @@ def describe_config_error(model: type[BaseModel], error: ValidationError) -> str
         return f"unknown key '{key}'{hint}{listed}"
     if first["type"] == "missing":
         return f"missing required setting '{key}'"
-    return f"'{key}': {first['msg'].removeprefix('Value error, ')}"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"'{key}': {message}" if key else message  # a check of several settings together names none
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

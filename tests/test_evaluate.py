@@ -133,7 +133,7 @@ def test_eval_in_an_environment_measures_task_success_side_by_side(tmp_path):
     paired difference, beside each episode's format measures and AgentBench's own metrics."""
     from prefkit.testing.agents import DBBenchAgent
     from tests.conftest import CORPUS
-    from tests.test_rollout import gold_replay
+    from tests.rollout_helpers import gold_replay
 
     dev = CORPUS / "agentbench/dbbench_dev.jsonl"
     weak, strong = DBBenchAgent(dev, correct_share=0.3), DBBenchAgent(dev, correct_share=0.3, seed=1)
@@ -168,7 +168,7 @@ def test_eval_in_an_environment_measures_task_success_side_by_side(tmp_path):
 
 def test_eval_in_an_environment_averages_a_tasks_samples_and_pairs_only_shared_episodes(tmp_path):
     from tests.conftest import CORPUS
-    from tests.test_rollout import gold_replay
+    from tests.rollout_helpers import gold_replay
 
     dev = CORPUS / "agentbench/dbbench_dev.jsonl"
     rows = [json.loads(line) for line in gold_replay(tmp_path / "g.jsonl").read_text().splitlines()]

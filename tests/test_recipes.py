@@ -74,3 +74,24 @@ def test_the_dbbench_rollout_recipe_needs_a_policy_then_plays_every_episode(tmp_
     assert done.returncode == 0, done.stderr
     lines = (tmp_path / "b" / "trajectories.jsonl").read_text().splitlines()
     assert len(lines) == 240  # 60 tasks, 4 samples each
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "pipelines").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_plans_its_stages_and_their_files(path, tmp_path):
+    """The stages chain: each input is a file an earlier stage writes or one the recipe names that exists, and
+    every file the recipe's settings name (those the run does not fill in) exists."""
+    from prefkit.run import Runner, _paths_in
+
+    runner = Runner(Recipe.from_yaml(path), path, tmp_path / "run")
+    steps = runner.plan()
+    assert [step.stage.name for step in steps] == runner.stages()
+    written: set[Path] = set()
+    for step in steps:
+        for argument, source in step.inputs.items():
+            assert source in written or source.exists(), (step.stage.name, argument, source)
+        filled = {*step.inputs, *step.outputs}  # settings the run fills in with its own files
+        for name in type(step.config).model_fields:
+            for named in _paths_in(getattr(step.config, name)) if name not in filled else ():
+                assert named.exists(), (step.stage.name, name, named)
+        assert not set(step.outputs.values()) & written, step.stage.name  # no stage writes over another's file
+        written |= set(step.outputs.values())

@@ -14,25 +14,7 @@ from prefkit.cli import cli
 from prefkit.tasks import load_tasks
 from prefkit.testing.agents import DBBenchAgent
 from prefkit.testing.standin import Behaviour, StandinServer
-from tests.conftest import CORPUS
-
-DEV = CORPUS / "agentbench/dbbench_dev.jsonl"
-
-
-def gold_replay(path, tasks=None):
-    rows = [json.loads(line) for line in DEV.read_text().splitlines()]
-    with open(path, "w") as handle:
-        for task, row in zip(load_tasks(DEV, "agentbench"), rows):
-            if tasks is not None and task["id"] not in tasks:
-                continue
-            kind = row["type"][0]
-            sql = row["label"][0] if kind in ("INSERT", "UPDATE") else row["sql"]["query"]
-            turns = [
-                f"Thought: run it.\nAction: Operation\n```sql\n{sql}\n```",
-                f"Thought: done.\nAction: Answer\nFinal Answer: {json.dumps(row['label'])}",
-            ]
-            handle.write(json.dumps({"task_id": task["id"], "turns": turns}) + "\n")
-    return path
+from tests.rollout_helpers import DEV, gold_replay
 
 
 def rollout(*args):
@@ -180,3 +162,80 @@ def test_a_policy_url_with_credentials_keeps_them_in_the_url(tmp_path):
     policy = TeacherPolicy(PolicySpec.parse(config.policy), config.policy_settings(), tmp_path / "cache.sqlite")
     assert policy.teacher_config.model == "m" and policy.teacher_config.base_url == "http://user:pw@127.0.0.1:9/v1"
     assert "pw" not in policy.label
+
+
+def test_task_ids_depend_on_the_benchmark_task_not_on_prefkits_prompt_text(tmp_path, monkeypatch):
+    from prefkit.envs.dbbench import env as dbbench_env
+    from prefkit.envs.dbbench import tasks as dbbench_tasks
+    from prefkit.envs.dbbench.config import DBBenchConfig
+
+    def ids() -> tuple[list[str], list[str]]:
+        with DBBenchConfig(engine="sqlite").open(DEV) as env:
+            played = env.task_ids()
+        return played, [task["id"] for task in load_tasks(DEV, "agentbench")]
+
+    before = ids()
+    assert before[0] == before[1] and len(set(before[0])) == 60  # rollout and `prefkit tasks` name them alike
+    monkeypatch.setattr(dbbench_tasks, "SYSTEM_PROMPT", "Another wording of the instructions.")
+    monkeypatch.setattr(dbbench_env, "INSTRUCTION", "Another wording of AgentBench's instruction.")
+    assert ids() == before
+    edited = tmp_path / "dev.jsonl"
+    rows = [json.loads(line) for line in DEV.read_text().splitlines()]
+    rows[3]["description"] += " (edited)"
+    edited.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with DBBenchConfig(engine="sqlite").open(edited) as env:
+        changed = [a != b for a, b in zip(env.task_ids(), before[0])]
+    assert changed == [index == 3 for index in range(60)]  # the edited task alone is renamed
+
+
+def test_resume_replay_and_eval_pairing_survive_an_edit_of_the_prompt(tmp_path, monkeypatch):
+    from prefkit.envs.dbbench import env as dbbench_env
+
+    replay = gold_replay(tmp_path / "r.jsonl")
+    out = tmp_path / "t.jsonl"
+    result, first = rollout("--policy", f"replay:{replay}", "--engine", "sqlite", "--limit", "10", "--out", str(out))
+    assert result.exit_code == 0 and first["played"] == 10
+    monkeypatch.setattr(dbbench_env, "INSTRUCTION", "Another wording of AgentBench's instruction.")
+    result, again = rollout("--policy", f"replay:{replay}", "--engine", "sqlite", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert (again["already_done"], again["played"], again["successes"]) == (10, 50, 60)
+    result = CliRunner().invoke(cli, ["eval", "--env", "dbbench", "--engine", "sqlite", "--tasks", str(DEV),
+                                      "--model", f"a=replay:{replay}", "--model", f"b=replay:{replay}",
+                                      "--out", str(tmp_path / "e"), "--json", "-q"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["tasks"] == 60
+
+
+def test_a_trajectories_file_with_ids_of_another_scheme_is_one_line_not_played_again(tmp_path):
+    replay = gold_replay(tmp_path / "r.jsonl")
+    out = tmp_path / "t.jsonl"
+    assert rollout("--policy", f"replay:{replay}", "--engine", "sqlite", "--limit", "3", "--out", str(out))[1]
+    lines = out.read_text().splitlines()
+    old = json.loads(lines[1])
+    old["task_id"] = "dbbench-l2-0badc0de"  # an id that hashed prefkit's own prompt text
+    out.write_text("\n".join([lines[0], json.dumps(old), lines[2]]) + "\n")
+    before = out.read_bytes()
+    result, _ = rollout("--policy", f"replay:{replay}", "--engine", "sqlite", "--out", str(out))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert f"{out}:2:" in result.stderr and "dbbench-l2-0badc0de" in result.stderr and "before 0.2" in result.stderr
+    assert out.read_bytes() == before
+
+
+def test_a_damaged_trajectory_record_is_one_line_with_its_place(tmp_path):
+    from prefkit.errors import InputError
+    from prefkit.records import read_trajectories
+
+    replay = gold_replay(tmp_path / "r.jsonl")
+    out = tmp_path / "t.jsonl"
+    rollout("--policy", f"replay:{replay}", "--engine", "sqlite", "--limit", "2", "--out", str(out))
+    assert [record.task_id for record in read_trajectories(out)] == [
+        json.loads(line)["task_id"] for line in out.read_text().splitlines()
+    ]
+    lines = out.read_text().splitlines()
+    damaged = json.loads(lines[1])
+    damaged["turns"][0]["accepted"] = "perhaps"
+    out.write_text(lines[0] + "\n" + json.dumps(damaged) + "\n")
+    with pytest.raises(InputError, match=r"t\.jsonl:2: .*turns\.0"):
+        read_trajectories(out)
+    result, _ = rollout("--policy", f"replay:{replay}", "--engine", "sqlite", "--out", str(out))
+    assert result.exit_code == 2 and f"{out}:2: not a trajectory record" in result.stderr

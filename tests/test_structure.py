@@ -123,3 +123,20 @@ def test_no_environment_name_is_a_literal_outside_envs():
         if value in ENVIRONMENTS
     ]
     assert found == []
+
+
+def test_test_modules_import_helpers_not_other_test_modules():
+    tests = Path(__file__).resolve().parent
+    found = []
+    for path in tests.rglob("test_*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1].startswith("test_"):
+                found.append(f"{path.relative_to(tests)}: from {node.module}")
+    assert found == []
+
+
+def test_every_test_has_a_time_limit():
+    import tomllib
+
+    settings = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert 0 < int(settings["timeout"]) <= 1200

@@ -329,7 +329,7 @@ def test_add_annotator_with_hostile_names_changes_nothing(connection, owner, arg
 
 
 def test_pull_onto_a_full_disk_is_one_line_and_leaves_nothing_partial(owner, connection, annotators, pairs, tmp_path):
-    from tests.test_outputs import assert_one_error_line, full_disk, nothing_partial, prefkit
+    from tests.output_helpers import assert_one_error_line, full_disk, nothing_partial, prefkit
 
     rows = pairs[60:64]
     push(rows, connection, "pull-full-disk")
