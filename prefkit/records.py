@@ -167,8 +167,22 @@ class Trajectory(BaseModel):
     seconds: EpisodeSeconds
 
 
+def trajectory_of(row: dict, path, line: int) -> Trajectory:
+    """One line of a trajectories file as its record; an InputError naming the file, line and problem if not."""
+    from pydantic import ValidationError
+
+    from prefkit.errors import InputError
+    from prefkit.jsonl import describe_validation_error
+
+    try:
+        return Trajectory.model_validate(row)
+    except ValidationError as error:
+        problem = f"not a trajectory record ({describe_validation_error(error)})"
+        raise InputError(problem, str(path), line) from None
+
+
 def read_trajectories(path) -> list[Trajectory]:
     """Every episode of a trajectories file, each line checked (`file:line: what is wrong`)."""
     from prefkit.jsonl import iter_jsonl
 
-    return [Trajectory.model_validate(row) for _, row in iter_jsonl(path, Trajectory)]
+    return [trajectory_of(row, path, line) for line, row in iter_jsonl(path)]

@@ -16,49 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from prefkit.appendlog import AppendLog
 from prefkit.config import ConfigPath
 from prefkit.envs.base import Environment, Outcome
-from prefkit.envs.registry import DEFAULT_ENV, EnvSettings, config_class, config_classes
+from prefkit.envs.registry import EnvSettings, default_env_config, env_keys_in_place
 from prefkit.errors import ConfigError, InputError
 from prefkit.lock import OutputLock
 from prefkit.outputs import check_outputs, side_file
 from prefkit.policies.base import Batcher, Concurrency, MaxTokens, Policy, PolicySettings, Temperature, TurnRequest
-from prefkit.policies.spec import FORMS, PolicySpec
-from prefkit.records import Trajectory
+from prefkit.policies.spec import FORMS, PolicySpec, check_policy
+from prefkit.records import Trajectory, trajectory_of
 from prefkit.stage import Output, Stage, StageContext
 
 log = logging.getLogger(__name__)
-
-
-def default_env() -> Any:
-    """The default environment's settings (the first in the registry)."""
-    return config_class(DEFAULT_ENV)()
-
-
-def env_keys_in_place(data: Any) -> Any:
-    """An environment's setting written beside `env:` rather than under it is named, with where it goes."""
-    if isinstance(data, dict):
-        env_fields = {name for cls in config_classes() for name in cls.model_fields if name != "name"}
-        misplaced = sorted(key for key in data if key in env_fields)
-        if misplaced:
-            raise ValueError(
-                f"'{misplaced[0]}' is a setting of the environment: write it under env, as "
-                f"'env: {{name: ..., {misplaced[0]}: ...}}'"
-            )
-    return data
-
-
-def check_policy(text: str | None) -> str | None:
-    """A policy spec that parses, and a local one that names a model or adapter folder."""
-    if text is None:
-        return text
-    spec = PolicySpec.parse(text)  # a ValueError says what is wrong
-    if spec.kind == "local" and not spec.is_model_folder():
-        raise ValueError(f"{text!r} is neither {FORMS.replace(', or', ' nor')}")
-    return text
 
 
 class RolloutConfig(BaseModel):
@@ -67,7 +39,7 @@ class RolloutConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     env: EnvSettings = Field(
-        default_factory=default_env,
+        default_factory=default_env_config,
         description="The environment (its benchmark's rules): a name, or {name: ..., and its settings}.",
     )
     tasks: ConfigPath | None = Field(
@@ -82,8 +54,15 @@ class RolloutConfig(BaseModel):
     concurrency: Concurrency = Field(16, description="Episodes in play at once.")
     limit: int | None = Field(None, ge=1, description="Only the first N tasks.")
 
-    _env_keys = model_validator(mode="before")(classmethod(lambda cls, data: env_keys_in_place(data)))
-    _policy = field_validator("policy")(classmethod(lambda cls, text: check_policy(text)))
+    @model_validator(mode="before")
+    @classmethod
+    def _env_keys(cls, data: Any) -> Any:
+        return env_keys_in_place(data)
+
+    @field_validator("policy")
+    @classmethod
+    def _policy(cls, text: str | None) -> str | None:
+        return text if text is None else check_policy(text)
 
     def policy_settings(self) -> PolicySettings:
         """How the policy samples."""
@@ -337,12 +316,9 @@ def _checked_rows(log_: _Trajectories, known: set[str], tasks: Path) -> list[Tra
     rows = []
     for number, row in enumerate(log_.rows, start=1):
         try:
-            record = Trajectory.model_validate(row)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            problem = f"not a trajectory record ('{where}': {first['msg']}); write to a new --out"
-            raise InputError(problem, str(log_.path), number) from None
+            record = trajectory_of(row, log_.path, number)
+        except InputError as error:
+            raise InputError(f"{error}; write to a new --out") from None
         if record.task_id not in known:
             raise InputError(
                 f"task {record.task_id!r} is not a task of {tasks} (the file was written for another task file, "

@@ -31,6 +31,25 @@ def config_classes() -> list[type[EnvConfig]]:
     return [config_class(name) for name in ENVIRONMENTS]
 
 
+def default_env_config() -> EnvConfig:
+    """The default environment's settings (the first in the registry)."""
+    return config_class(DEFAULT_ENV)()
+
+
+def env_keys_in_place(data: Any) -> Any:
+    """A stage section's data, unchanged; an environment's setting written beside `env:` rather than under it
+    is a ValueError naming it and where it goes."""
+    if isinstance(data, dict):
+        env_fields = {name for cls in config_classes() for name in cls.model_fields if name != "name"}
+        misplaced = sorted(key for key in data if key in env_fields)
+        if misplaced:
+            raise ValueError(
+                f"'{misplaced[0]}' is a setting of the environment: write it under env, as "
+                f"'env: {{name: ..., {misplaced[0]}: ...}}'"
+            )
+    return data
+
+
 def _named(value: Any) -> Any:
     """`env: NAME` is `env: {name: NAME}`; settings without a name are the default environment's."""
     if isinstance(value, str):

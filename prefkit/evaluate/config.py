@@ -11,13 +11,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prefkit.config import ConfigPath
-from prefkit.envs.registry import EnvSettings
+from prefkit.envs.registry import EnvSettings, env_keys_in_place
 from prefkit.errors import ConfigError, InputError
 from prefkit.policies.base import Concurrency, MaxTokens, PolicySettings, Temperature
 from prefkit.policies.local import base_of
 from prefkit.policies.spec import PolicySpec
 from prefkit.privacy import redact_url
-from prefkit.rollout import env_keys_in_place
 
 
 class EvalConfig(BaseModel):

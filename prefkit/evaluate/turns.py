@@ -25,23 +25,20 @@ METRICS = (*RATE_METRICS, "thought_tokens")
 
 
 def generate(model: ModelSpec, tasks: list[dict], settings: PolicySettings, samples: int, cache: Path) -> list[dict]:
-    """The next turn of each task, `samples` times each (task-major), from the model's policy: a local model in
-    batches of `settings.batch_size`, a server's requests all in flight at once (its concurrency bounds them)."""
+    """The next turn of each task, `samples` times each (task-major), from the model's policy: every request at
+    once (a local model generates them `settings.batch_size` at a time, a server's concurrency bounds them)."""
     from prefkit.policies.open import open_policy
 
     spec = model.policy
     requests = [TurnRequest(task["id"], sample, 0, task["messages"]) for task in tasks for sample in range(samples)]
 
     async def run() -> list[dict]:
-        turns = []
         async with open_policy(spec, settings, [task["id"] for task in tasks], cache) as policy:
-            step = policy.batch_size if policy.batch_size > 1 else max(1, len(requests))
-            for start in range(0, len(requests), step):
-                for reply in await policy.reply(requests[start : start + step]):
-                    if reply.message is None:
-                        raise TeacherError(f"{model.label}: {reply.error}")
-                    turns.append(reply.message)
-        return turns
+            replies = await policy.reply(requests)
+        for reply in replies:
+            if reply.message is None:
+                raise TeacherError(f"{model.label}: {reply.error}")
+        return [reply.message for reply in replies]
 
     return asyncio.run(run())
 

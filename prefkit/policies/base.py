@@ -54,7 +54,8 @@ class Reply:
 @runtime_checkable
 class Policy(Protocol):
     """Who writes the next turn. `async with policy:` loads or connects (and lets go at the end); `reply`
-    answers the requests it is given, in their order; `batch_size` is the most it takes at once."""
+    answers the requests it is given, in their order, however many; `batch_size` is how many it answers best
+    together (a local model's batch; 1: each request is best answered on its own, as soon as it is ready)."""
 
     label: str
     batch_size: int

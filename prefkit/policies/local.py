@@ -40,23 +40,24 @@ class LocalPolicy:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def reply(self, requests: Sequence[TurnRequest]) -> list[Reply]:
-        """One generated turn a request, in one batch."""
-        usage: list[tuple[int, int]] = []
-        turns = await asyncio.get_running_loop().run_in_executor(
-            self._pool,
-            generate_turns,
-            self.model,
-            self.tokenizer,
-            [list(request.messages) for request in requests],
-            self.settings.max_tokens,
-            self.settings.temperature,
-            self.settings.max_prompt_tokens,
-            usage,
-        )
-        return [
-            Reply(turn, prompt_tokens=prompt, completion_tokens=completion)
-            for turn, (prompt, completion) in zip(turns, usage)
-        ]
+        """One generated turn a request, `batch_size` contexts a `generate` call, in order."""
+        loop = asyncio.get_running_loop()
+        replies = []
+        for start in range(0, len(requests), self.batch_size):
+            usage: list[tuple[int, int]] = []
+            turns = await loop.run_in_executor(
+                self._pool,
+                generate_turns,
+                self.model,
+                self.tokenizer,
+                [list(request.messages) for request in requests[start : start + self.batch_size]],
+                self.settings.max_tokens,
+                self.settings.temperature,
+                self.settings.max_prompt_tokens,
+                usage,
+            )
+            replies += [Reply(turn, prompt_tokens=p, completion_tokens=c) for turn, (p, c) in zip(turns, usage)]
+        return replies
 
 
 def load_local(target: str):

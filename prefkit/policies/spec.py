@@ -93,3 +93,12 @@ class PolicySpec:
             raise InputError(
                 "not a model checkpoint or adapter folder (no config.json or adapter_config.json)", self.target
             )
+
+
+def check_policy(text: str) -> str:
+    """A policy spec that parses, and a local one that names a model or adapter folder (a ValueError saying
+    what is wrong otherwise): what a config's `policy` setting holds."""
+    spec = PolicySpec.parse(text)
+    if spec.kind == "local" and not spec.is_model_folder():
+        raise ValueError(f"{text!r} is neither {FORMS.replace(', or', ' nor')}")
+    return text
