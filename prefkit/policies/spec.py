@@ -39,6 +39,8 @@ class PolicySpec:
     def parse(cls, text: str) -> PolicySpec:
         """Read one policy; a malformed `openai:` form is a ValueError saying what is wrong and naming the three
         forms (a folder is checked by `check_folder`, once the paths may be looked at)."""
+        if "\0" in text:
+            raise ValueError(f"a policy cannot hold a NUL byte (a policy is {FORMS})")
         if text.startswith(OPENAI):
             try:
                 model, base_url = split_openai_target(text)

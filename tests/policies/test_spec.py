@@ -26,6 +26,8 @@ def test_the_three_forms():
         ("openai:m@http://h:99999/v1", "is not a valid URL"),
         ("replay:", "replay: needs a file"),
         ("", "an empty policy"),
+        ("replay:a\0b.jsonl", "cannot hold a NUL byte"),
+        ("runs/a\0b", "cannot hold a NUL byte"),
     ],
 )
 def test_a_malformed_policy_names_what_is_wrong_and_the_three_forms(text, problem):
