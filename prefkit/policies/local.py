@@ -15,7 +15,8 @@ from prefkit.policies.spec import PolicySpec
 
 
 class LocalPolicy:
-    """A local model; `reply` generates for its requests in one `generate` call (the batcher sizes them)."""
+    """A local model; `reply` generates for its requests `batch_size` contexts at a time (in a rollout the
+    batcher hands it the episodes waiting at one moment)."""
 
     def __init__(self, spec: PolicySpec, settings: PolicySettings):
         self.target, self.settings = spec.target, settings
