@@ -426,3 +426,82 @@ def test_the_react_parser_accepts_exactly_the_turns_the_episode_loop_acts_on(sql
         step = episode.step(turn(text))
         episode.close()
         assert (step.action is not None) == step.accepted, (text, step.violations)
+
+
+@pytest.mark.parametrize(
+    "sql, refused",
+    [
+        ("ATTACH DATABASE '{canary}' AS x", "not authorized"),
+        ("VACUUM INTO '{canary}'", "authorization denied"),
+        ("SELECT load_extension('{canary}')", "not authorized"),
+        ("PRAGMA hard_heap_limit = 0", "not authorized"),
+        ("PRAGMA max_page_count = 999999999", "not authorized"),
+        ("SELECT zeroblob(999000000)", "string or blob too big"),
+    ],
+)
+def test_a_sqlite_episode_cannot_reach_a_file_load_code_or_lift_its_limits(sqlite, tmp_path, sql, refused):
+    """Each is refused as an observation (the episode goes on), and the canary file is never written."""
+    canary = tmp_path / "canary.db"
+    task_id = sqlite.task_ids()[0]
+    started = time.monotonic()
+    episode, steps, _ = replay(sqlite, task_id, [operation(sql.format(canary=canary)), operation("SELECT 1")])
+    assert refused in steps[0].observation, steps[0].observation
+    assert steps[1].observation == "[(1,)]" and not canary.exists()
+    assert time.monotonic() - started < 5
+
+
+def test_a_sqlite_episode_may_describe_its_own_table(sqlite):
+    task_id = sqlite.task_ids()[0]
+    table = sqlite.entries[task_id]["table"]["table_name"]
+    _, steps, _ = replay(sqlite, task_id, [operation(f"PRAGMA table_info(`{table}`)")])
+    assert "TEXT" in steps[0].observation and not sqlite.start(task_id).done
+
+
+def test_a_huge_result_is_read_only_as_far_as_the_observation_goes(sqlite):
+    """A 4-way cross join of a 100-row table is 10^8 rows; the observation needs its first 800 characters."""
+    sql = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+           "SELECT * FROM n a, n b, n c, n d")  # fmt: skip
+    started = time.monotonic()
+    _, steps, _ = replay(sqlite, sqlite.task_ids()[0], [operation(sql)])
+    assert steps[0].observation.endswith("[TRUNCATED]") and len(steps[0].observation) == 811
+    assert steps[0].observation.startswith("[(1, 1, 1, 1), (1, 1, 1, 2)") and time.monotonic() - started < 2
+
+
+def test_bounded_observations_equal_agentbenchs_cut():
+    from prefkit.envs.dbbench.engines import bounded_observation, truncate
+
+    for rows in ([], [(1,)], [("x" * 797,)], [("x" * 796,)], [(i, "a" * 30) for i in range(40)], [(None, 1.5)]):
+        assert bounded_observation(iter(rows)) == truncate(str(rows))
+
+
+# Names a MySQL server can hold too (no `/`, `.`, `\\` or a trailing space: those it refuses, and the episode plays without
+# its table, as AgentBench's would); on SQLite the first one also names a file it would write if it ran.
+HOSTILE_NAMES = ["a`b; SELECT 1 INTO OUTFILE '{canary}'; --x", "rate %s of %d", "quote ' and \" both"]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", pytest.param("mariadb", marks=pytest.mark.slow)])
+def test_names_from_a_task_file_are_identifiers_never_sql(tmp_path, engine):
+    """A table or column name with backticks, `%` or quotes is created as it is written: nothing it holds runs,
+    the gold answer and the grader's table hash still work."""
+    canary = tmp_path / "canary.txt"
+    rows = []
+    for number, name in enumerate(HOSTILE_NAMES):
+        name = name.format(canary=canary if engine == "sqlite" else "canary")
+        columns = [{"name": f"{name} col", "type": "TEXT"}, {"name": "n%s`", "type": "TEXT"}]
+        table = {"table_name": name, "table_info": {"columns": columns, "rows": [["x", "1"], ["y", "2"]]}}
+        rows.append({"description": f"How many rows? ({number})", "add_description": "", "table": table,
+                     "type": ["counting"], "label": [2]})  # fmt: skip
+        rows.append({"description": f"Add a row ({number})", "add_description": "", "table": table,
+                     "type": ["INSERT"], "label": ["placeholder"], "answer_md5": ""})  # fmt: skip
+    path = tmp_path / "tasks.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with DBBenchConfig(engine=engine).open(path) as env:
+        for task_id, entry in env.entries.items():
+            name = entry["table"]["table_name"].replace("`", "``")
+            if entry["type"][0] == "counting":
+                _, steps, outcome = replay(env, task_id, [operation(f"SELECT COUNT(*) FROM `{name}`"), answer([2])])
+                assert steps[0].observation == "[(2,)]" and outcome.success, steps[0].observation
+            else:
+                episode, steps, outcome = replay(env, task_id, [answer(["nothing changed"])])
+                assert outcome.result.get("setup_error") is None and outcome.result["answer"].startswith("[('")
+    assert not canary.exists()

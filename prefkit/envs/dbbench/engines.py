@@ -27,6 +27,7 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -42,30 +43,63 @@ def truncate(result: str) -> str:
     return result[:MAX_OBSERVATION] + "[TRUNCATED]" if len(result) > MAX_OBSERVATION else result
 
 
-def setup_statements(entry: dict) -> tuple[str, str, list[tuple[str, tuple]]]:
+def quoted(name: str) -> str:
+    """A table, column or database name from a task file as an identifier, never as SQL: in backticks, a
+    backtick inside doubled (MySQL's and SQLite's rule alike)."""
+    return "`" + str(name).replace("`", "``") + "`"
+
+
+def setup_statements(
+    entry: dict, literals: Callable[[tuple], list[str]] | None = None
+) -> tuple[str, str, list[tuple[str, tuple]]]:
     """(database, table, statements with their parameters) that build a task's table, as AgentBench's
-    `build_init_sql` does, one statement at a time."""
+    `build_init_sql` does, one statement at a time. Names are quoted (`quoted`). Values are `?` parameters, or
+    with `literals` (the MySQL client's own escaping) written into the statement: that client substitutes every
+    `%s` of a statement, those inside a quoted name too, so a name must never meet its parameters."""
     name = entry["table"]["table_name"]
     columns = entry["table"]["table_info"]["columns"]
     rows = entry["table"]["table_info"]["rows"]
-    definition = ",".join(f"`{column['name']}` TEXT" for column in columns)
-    names = ",".join(f"`{column['name']}`" for column in columns)
-    statements = [(f"CREATE TABLE IF NOT EXISTS `{name}` ({definition})", ())]
+    definition = ",".join(f"{quoted(column['name'])} TEXT" for column in columns)
+    statements = [(f"CREATE TABLE IF NOT EXISTS {quoted(name)} ({definition})", ())]
     if rows:
-        values = ",".join("(" + ",".join(["%s"] * len(row)) + ")" for row in rows)
+        names = ",".join(quoted(column["name"]) for column in columns)
         data = tuple(value for row in rows for value in row)
-        statements.append((f"INSERT INTO `{name}` ({names}) VALUES {values}", data))
-    return name, name, statements
+        values = iter(literals(data) if literals is not None else ["?"] * len(data))
+        tuples = ",".join("(" + ",".join(next(values) for _ in row) + ")" for row in rows)
+        statements.append((f"INSERT INTO {quoted(name)} ({names}) VALUES {tuples}", () if literals else data))
+    return database_name(name), name, statements
 
 
 def hash_query(entry: dict) -> str:
-    """The grader's table hash query (dbbench/__init__.py, for INSERT/DELETE/UPDATE tasks)."""
-    columns = ",".join(f"`{column['name']}`" for column in entry["table"]["table_info"]["columns"])
-    table = entry["table"]["table_name"]
+    """The grader's table hash query (dbbench/__init__.py, for INSERT/DELETE/UPDATE tasks), names quoted."""
+    columns = ",".join(quoted(column["name"]) for column in entry["table"]["table_info"]["columns"])
+    table = quoted(entry["table"]["table_name"])
     return (
         f"select md5(group_concat(rowhash order by rowhash)) as hash "
-        f"from( SELECT substring(MD5(CONCAT_WS(',', {columns})), 1, 5) AS rowhash FROM `{table}`) as sub;"
+        f"from( SELECT substring(MD5(CONCAT_WS(',', {columns})), 1, 5) AS rowhash FROM {table}) as sub;"
     )
+
+
+def database_name(table: str) -> str:
+    """The database of an episode: named after its table, as AgentBench names it, when a MySQL server can hold
+    that name (at most 64 characters, none of `/ \\ .` or NUL, no trailing space); else `task_` and a hash of
+    the table's name, so a task with an odd name plays instead of stopping the run."""
+    if 0 < len(table) <= 64 and not any(c in table for c in "/\\.\0") and not table.endswith(" "):
+        return table
+    return "task_" + hashlib.sha256(table.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def bounded_observation(rows) -> str:
+    """`truncate(str(list(rows)))`, reading no more rows than the cut needs: a result of millions of rows (a
+    cross join) costs what its first 800 characters cost."""
+    parts, length = ["["], 1
+    for index, row in enumerate(rows):
+        piece = (", " if index else "") + repr(row)
+        parts.append(piece)
+        length += len(piece)
+        if length > MAX_OBSERVATION:
+            return "".join(parts)[:MAX_OBSERVATION] + "[TRUNCATED]"
+    return truncate("".join(parts) + "]")
 
 
 class Database(ABC):
@@ -100,8 +134,31 @@ class Engine(ABC):
         """Stop what the engine started; idempotent."""
 
 
+# What an episode's statements may not do on SQLite: reach a file (ATTACH, and VACUUM INTO, which attaches its
+# target), load code, or change the process's or the connection's limits. Read-only pragmas that describe the
+# episode's own tables are allowed (what MySQL's DESCRIBE and SHOW INDEX answer).
+_DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer"})
+_READ_PRAGMAS = frozenset(
+    {"table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list"}
+)
+MAX_SQLITE_VALUE = 16 * 1024 * 1024  # bytes in one string or blob (zeroblob(999000000) is refused at once)
+MAX_SQLITE_PAGES = 16_384  # 64 MB of database with 4 KB pages
+
+
+def _authorize(action: int, first: str | None, second: str | None, database: str | None, source: str | None) -> int:
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION and (second or "").lower() in _DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and (first or "").lower() not in _READ_PRAGMAS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
 class SQLiteEngine(Engine):
-    """An in-memory SQLite database an episode."""
+    """An in-memory SQLite database an episode, contained: no file reached, no code loaded, a bound on one
+    value's size and on the database's, a statement time limit (a progress handler), results read no further
+    than the observation needs."""
 
     name = "sqlite"
 
@@ -119,13 +176,16 @@ class SQLiteDatabase(Database):
         self.connection = sqlite3.connect(":memory:", check_same_thread=False)
         self.connection.create_function("MD5", 1, _md5, deterministic=True)
         self.connection.create_function("CONCAT_WS", -1, _concat_ws, deterministic=True)
+        self.connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_SQLITE_VALUE)
+        self.connection.execute(f"PRAGMA max_page_count = {MAX_SQLITE_PAGES}")
+        self.connection.set_authorizer(_authorize)
         self._deadline = 0.0
         self.connection.set_progress_handler(self._over_time, 10_000)
         self.setup_error = ""
         _, _, statements = setup_statements(entry)
         for sql, data in statements:
             try:
-                self.connection.execute(sql.replace("%s", "?"), data)
+                self.connection.execute(sql, data)
             except sqlite3.Error as error:  # as on a server: the episode plays without the table
                 self.setup_error = self.setup_error or str(error)
         self.connection.commit()
@@ -138,7 +198,8 @@ class SQLiteDatabase(Database):
         try:
             cursor = self.connection.cursor()
             cursor.execute(sql)
-            result = str(cursor.fetchall())
+            result = bounded_observation(cursor)
+            cursor.close()
             self.connection.commit()
             self.failed = False
         except Exception as error:  # the observation is the error, as AgentBench's client gives it
@@ -150,11 +211,10 @@ class SQLiteDatabase(Database):
         return truncate(result)
 
     def table_hash(self) -> str:
-        columns = [column["name"] for column in self.entry["table"]["table_info"]["columns"]]
-        table = self.entry["table"]["table_name"]
-        quoted = ", ".join(f"`{column}`" for column in columns)
+        columns = ", ".join(quoted(column["name"]) for column in self.entry["table"]["table_info"]["columns"])
+        table = quoted(self.entry["table"]["table_name"])
         try:
-            rows = self.connection.execute(f"SELECT CONCAT_WS(',', {quoted}) FROM `{table}`").fetchall()
+            rows = self.connection.execute(f"SELECT CONCAT_WS(',', {columns}) FROM {table}").fetchall()
         except sqlite3.Error as error:
             return truncate(str(error))
         if not rows:
@@ -276,7 +336,7 @@ class MySQLDatabase(Database):
         import mysql.connector
 
         self.engine, self.entry = engine, entry
-        self.database, _, statements = setup_statements(entry)
+        self.database = database_name(entry["table"]["table_name"])
         self.target = engine.acquire(self.database)
         self._closed = False
         try:
@@ -286,15 +346,16 @@ class MySQLDatabase(Database):
             self.connection.cmd_reset_connection()
             with self.connection.cursor() as cursor:
                 try:
-                    cursor.execute(f"CREATE DATABASE `{self.database}`")
+                    cursor.execute(f"CREATE DATABASE {quoted(self.database)}")
                 except mysql.connector.DatabaseError:  # left by an episode whose drop failed
-                    cursor.execute(f"DROP DATABASE IF EXISTS `{self.database}`")
-                    cursor.execute(f"CREATE DATABASE `{self.database}`")
+                    cursor.execute(f"DROP DATABASE IF EXISTS {quoted(self.database)}")
+                    cursor.execute(f"CREATE DATABASE {quoted(self.database)}")
         except mysql.connector.Error as error:
             self.close()
             raise ServerError(f"the MySQL server refused an episode's database: {error}") from None
         # AgentBench's set-up goes through `execute` too, which answers an error instead of raising it: a
         # table the server refuses (an empty column name, say) is simply not there for the episode.
+        _, _, statements = setup_statements(entry, self._literals)
         for sql, data in statements:
             self._run(sql, self.database, data)
             if self.failed:
@@ -302,6 +363,14 @@ class MySQLDatabase(Database):
 
     setup_error = ""
     _last = ""
+
+    def _literals(self, values: tuple) -> list[str]:
+        """The values as the client itself would write them into a statement (escaped and quoted)."""
+        return [
+            item.decode("utf-8") if isinstance(item, bytes) else str(item)
+            for item in self.connection.prepare_for_mysql(values)
+        ]
+
     _in: str | None = None  # the database the connection has selected, when known
 
     def _run(self, sql: str, database: str | None, data: tuple = ()) -> str:
@@ -321,7 +390,7 @@ class MySQLDatabase(Database):
                 if not self.engine.own:
                     cursor.execute(f"SET SESSION max_statement_time = {self.engine.statement_timeout:g}")
                 if database and self._in != database:  # AgentBench's `use` before every statement, when needed
-                    cursor.execute(f"use `{database}`;")
+                    cursor.execute(f"use {quoted(database)};")
                     cursor.fetchall()
                     self._in = database
                 if _USE.search(sql):  # the statement may choose another database: `use` ours again next time
@@ -349,7 +418,7 @@ class MySQLDatabase(Database):
         reusable = None
         try:
             if getattr(self, "connection", None) is not None:
-                self._run(f"DROP DATABASE IF EXISTS `{self.database}`", None)
+                self._run(f"DROP DATABASE IF EXISTS {quoted(self.database)}", None)
                 if self.failed:
                     self.connection.close()
                 else:
