@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from prefkit.envs.dbbench.config import DBBenchConfig
+from prefkit.envs.dbbench.engines import quoted
 from prefkit.envs.dbbench.env import COMPLETED, TASK_LIMIT, VALIDATION_FAILED, answer_matches
 from tests.conftest import CORPUS
 
@@ -474,8 +475,8 @@ def test_bounded_observations_equal_agentbenchs_cut():
         assert bounded_observation(iter(rows)) == truncate(str(rows))
 
 
-# Names a MySQL server can hold too (no `/`, `.`, `\\` or a trailing space: those it refuses, and the episode plays without
-# its table, as AgentBench's would); on SQLite the first one also names a file it would write if it ran.
+# Names a MySQL server can hold too (no `/`, `.`, `\\` or a trailing space: those it refuses, and the episode
+# plays without its table, as AgentBench's would); on SQLite the first also names a file it would write if run.
 HOSTILE_NAMES = ["a`b; SELECT 1 INTO OUTFILE '{canary}'; --x", "rate %s of %d", "quote ' and \" both"]
 
 
@@ -505,3 +506,68 @@ def test_names_from_a_task_file_are_identifiers_never_sql(tmp_path, engine):
                 episode, steps, outcome = replay(env, task_id, [answer(["nothing changed"])])
                 assert outcome.result.get("setup_error") is None and outcome.result["answer"].startswith("[('")
     assert not canary.exists()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT LOAD_FILE('{secret}')",
+        "SELECT 'x' INTO OUTFILE '{canary}'",
+        "SELECT 'x' INTO DUMPFILE '{canary}'",
+        "LOAD DATA INFILE '{secret}' INTO TABLE t",
+        "SHUTDOWN",
+        "SET GLOBAL max_statement_time = 0",
+        "CREATE USER 'intruder'@'localhost'",
+        "CREATE EVENT e ON SCHEDULE EVERY 1 SECOND DO SELECT 1",
+        "GRANT ALL ON *.* TO 'prefkit'@'localhost'",
+    ],
+)
+def test_a_mariadb_episode_cannot_reach_the_hosts_files_or_the_server(mariadb, tmp_path, sql):
+    """Refused as an observation (LOAD_FILE answers NULL), nothing written or read on the host, and the server
+    still serves the next statement and the next episode."""
+    secret, canary = tmp_path / "secret.txt", tmp_path / "canary.txt"
+    secret.write_text("the host's secret")
+    task_id = mariadb.task_ids()[0]
+    _, steps, _ = replay(mariadb, task_id, [operation(sql.format(secret=secret, canary=canary)), operation("SELECT 1")])
+    assert "the host's secret" not in steps[0].observation and not canary.exists()
+    assert steps[0].observation == "[(None,)]" or "denied" in steps[0].observation.lower(), steps[0].observation
+    assert steps[1].observation == "[(1,)]"
+    _, after, _ = replay(mariadb, mariadb.task_ids()[1], [operation("SELECT 1")])
+    assert after[0].observation == "[(1,)]"
+
+
+def test_prefkits_mariadb_runs_as_an_unprivileged_user_when_started_by_root(mariadb):
+    import pwd
+
+    server = mariadb._engine.servers[0]
+    owner = os.stat(f"/proc/{server._process.pid}").st_uid
+    if os.geteuid() == 0 and any(entry.pw_name == "mysql" for entry in pwd.getpwall()):
+        assert owner == pwd.getpwnam("mysql").pw_uid
+    else:
+        assert owner == os.geteuid()
+
+
+def test_an_episode_cannot_see_change_or_kill_another_episode(mariadb):
+    """Each episode speaks as an account of its own, granted on its own database alone."""
+    first_id, second_id = mariadb.task_ids()[:2]
+    other = mariadb.start(second_id)
+    other.prepare()
+    try:
+        database = other.database.database
+        table = quoted(mariadb.entries[second_id]["table"]["table_name"])
+        (connection_id,) = [step.observation for step in [other.step(operation("SELECT CONNECTION_ID()"))]]
+        number = int(connection_id.strip("[(,)]"))
+        _, steps, _ = replay(mariadb, first_id, [
+            operation("SHOW DATABASES"),
+            operation(f"DELETE FROM {quoted(database)}.{table}"),
+            operation(f"KILL {number}"),
+            operation("SET PASSWORD = PASSWORD('x')"),
+        ])  # fmt: skip
+        assert database not in steps[0].observation
+        assert "denied" in steps[1].observation.lower() and "thread" in steps[2].observation.lower()
+        count = other.step(operation(f"SELECT COUNT(*) FROM {table}")).observation
+        assert count == f"[({len(mariadb.entries[second_id]['table']['table_info']['rows'])},)]", count
+    finally:
+        other.close()
+    _, again, _ = replay(mariadb, first_id, [operation("SELECT 1")])  # its account is made anew
+    assert again[0].observation == "[(1,)]"

@@ -350,6 +350,9 @@ class MySQLDatabase(Database):
                 except mysql.connector.DatabaseError:  # left by an episode whose drop failed
                     cursor.execute(f"DROP DATABASE IF EXISTS {quoted(self.database)}")
                     cursor.execute(f"CREATE DATABASE {quoted(self.database)}")
+                if engine.own:
+                    self.account = _episode_account(cursor, self.database)
+            self._as_episode()
         except mysql.connector.Error as error:
             self.close()
             raise ServerError(f"the MySQL server refused an episode's database: {error}") from None
@@ -363,6 +366,20 @@ class MySQLDatabase(Database):
 
     setup_error = ""
     _last = ""
+    account: tuple[str, str] | None = None  # on prefkit's own server: the episode's own (user, password)
+
+    def _as_episode(self) -> None:
+        """The connection speaks as the episode's account (granted on its database alone), when it has one."""
+        if self.account is not None:
+            self.connection.cmd_change_user(*self.account, database=self.database)
+            self._in = self.database
+
+    def _as_engine(self) -> None:
+        """The connection speaks as the engine's own account again (to drop the database, or for reuse)."""
+        if self.account is not None:
+            target = self.engine.targets[self.target]
+            self.connection.cmd_change_user(target["user"], target["password"])
+            self._in = None
 
     def _literals(self, values: tuple) -> list[str]:
         """The values as the client itself would write them into a statement (escaped and quoted)."""
@@ -381,10 +398,12 @@ class MySQLDatabase(Database):
         import mysql.connector
 
         try:
-            self.connection.cmd_reset_connection()  # keeps the current database
+            self.connection.cmd_reset_connection()  # keeps the current database and account
         except mysql.connector.Error:
-            self.connection.reconnect()
+            self.connection.reconnect()  # as the engine's account: the episode's own again, unless dropping
             self._in = None
+            if database is not None:
+                self._as_episode()
         try:
             with self.connection.cursor() as cursor:
                 if not self.engine.own:
@@ -412,13 +431,21 @@ class MySQLDatabase(Database):
         return self._run(hash_query(self.entry), self.database)
 
     def close(self) -> None:
+        import mysql.connector
+
         if self._closed:
             return
         self._closed = True
         reusable = None
         try:
             if getattr(self, "connection", None) is not None:
+                try:
+                    self._as_engine()
+                except mysql.connector.Error:  # the episode left the connection broken
+                    self.connection.reconnect()
                 self._run(f"DROP DATABASE IF EXISTS {quoted(self.database)}", None)
+                if self.account is not None and not self.failed:
+                    self._run(f"DROP USER IF EXISTS '{self.account[0]}'@'localhost'", None)
                 if self.failed:
                     self.connection.close()
                 else:
@@ -427,6 +454,21 @@ class MySQLDatabase(Database):
             pass
         finally:
             self.engine.release(self.target, self.database, reusable)
+
+
+def _episode_account(cursor, database: str) -> tuple[str, str]:
+    """A fresh account on prefkit's own server with the episode privileges on `database` alone: the episode
+    cannot see or change another episode's database, kill its queries, or touch the server's own tables."""
+    import secrets
+
+    from prefkit.envs.dbbench.server import EPISODE_PRIVILEGES
+
+    user = "ep_" + hashlib.sha256(database.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    password = secrets.token_urlsafe(18)
+    cursor.execute(f"DROP USER IF EXISTS '{user}'@'localhost'")
+    cursor.execute(f"CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}'")
+    cursor.execute(f"GRANT {EPISODE_PRIVILEGES} ON {quoted(database)}.* TO '{user}'@'localhost'")
+    return user, password
 
 
 def parse_url(url: str) -> dict:

@@ -2,13 +2,22 @@
 only through a Unix socket in a 0700 folder (no TCP port), with a generated user and password (root has no
 password, and only this process can reach the socket); stopped with the run, and sent SIGTERM by the kernel
 if the thread that started it dies first, so start it from the main thread. Folders left by a run that was
-killed are removed by the next start."""
+killed are removed by the next start.
+
+What runs on it is a model's SQL, so the server is kept from the host: started by root it runs as Debian's
+unprivileged `mysql` user; file access is off (`secure_file_priv` is an empty folder of its own, `local_infile`
+off, and no episode account has the FILE privilege, so `LOAD_FILE` and `INTO OUTFILE` reach nothing). The
+generated account is the engine's (it creates and drops the episodes' databases and accounts) and never runs
+a model's SQL: each episode speaks as an account of its own, granted `EPISODE_PRIVILEGES` on its own database
+alone (`engines.py`), so it cannot see or change another episode's database, kill its queries, stop the
+server, change global settings, create users or schedule events."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import pwd
 import secrets
 import shutil
 import subprocess
@@ -22,6 +31,12 @@ from prefkit.errors import ServerError
 log = logging.getLogger(__name__)
 
 _PREFIX = "prefkit-mariadb-"
+# What an episode's account holds on its own database (AgentBench's tasks create, fill, query and change
+# tables, and may create views, indexes, triggers and routines), and nothing that reaches the host or the server.
+EPISODE_PRIVILEGES = (
+    "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, CREATE TEMPORARY TABLES, LOCK TABLES, "
+    "CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, EXECUTE, TRIGGER, REFERENCES"
+)
 _OWNER = "owner.pid"
 
 
@@ -35,6 +50,7 @@ class MariaDBServer:
         self.user = "prefkit"
         self.password = secrets.token_urlsafe(18)
         self._process: subprocess.Popen | None = None
+        self._watchdog: subprocess.Popen | None = None
 
     @property
     def socket(self) -> str:
@@ -65,11 +81,17 @@ class MariaDBServer:
         self.folder = Path(tempfile.mkdtemp(prefix=_PREFIX, dir=_place()))
         os.chmod(self.folder, 0o700)
         (self.folder / _OWNER).write_text(str(os.getpid()))
-        data, errors = self.folder / "data", self.folder / "error.log"
-        user = ["--user=root"] if os.geteuid() == 0 else []
+        data, errors, files = self.folder / "data", self.folder / "error.log", self.folder / "files"
+        files.mkdir(mode=0o700)
+        account = _server_account()
+        if account is not None:  # root starts it as an unprivileged user, who owns its folder
+            for path in (self.folder, files):
+                os.chown(path, account.pw_uid, account.pw_gid)
+        user = [f"--user={account.pw_name if account else 'root'}"] if os.geteuid() == 0 else []
+        install_user = user
         initialised = subprocess.run(
             [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal",
-             "--skip-test-db", *user],
+             "--skip-test-db", *install_user],
             capture_output=True, text=True,
         )  # fmt: skip
         if initialised.returncode != 0:
@@ -81,12 +103,16 @@ class MariaDBServer:
              f"--pid-file={self.folder / 'server.pid'}", f"--log-error={errors}", "--skip-name-resolve",
              "--innodb-buffer-pool-size=64M", "--max-connections=512", "--innodb-flush-log-at-trx-commit=2",
              "--innodb-file-per-table=OFF",  # a table is no file of its own: every episode's set-up is cheaper
+             f"--secure-file-priv={files}", "--local-infile=0",
              *([f"--max-statement-time={self.statement_timeout:g}"] if self.statement_timeout else []),
              # MySQL 8's defaults (AgentBench's `mysql` image): the table hash is an MD5 of utf8mb4 text
-             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci", *user],
+             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
+             *([] if account else user)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=die_with_parent, start_new_session=True,
+            preexec_fn=_as_account(account), start_new_session=True,
         )  # fmt: skip
+        if account is not None:
+            self._watchdog = _watch(self._process.pid, self.socket)
         return self
 
     def ready(self) -> MariaDBServer:
@@ -119,7 +145,7 @@ class MariaDBServer:
         password = self.password.replace("'", "''")
         done = self._root(
             f"CREATE USER '{self.user}'@'localhost' IDENTIFIED BY '{password}'; "
-            f"GRANT ALL PRIVILEGES ON *.* TO '{self.user}'@'localhost'; FLUSH PRIVILEGES;"
+            f"GRANT ALL PRIVILEGES ON *.* TO '{self.user}'@'localhost' WITH GRANT OPTION; FLUSH PRIVILEGES;"
         )
         if done.returncode != 0:
             self.stop()
@@ -139,6 +165,10 @@ class MariaDBServer:
                 self._process.kill()
                 self._process.wait()
         self._process = None
+        if self._watchdog is not None:  # the server is gone and reaped: the watchdog finds nothing to stop
+            self._watchdog.stdin.close()
+            self._watchdog.wait()
+            self._watchdog = None
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
@@ -148,6 +178,67 @@ class MariaDBServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _server_account() -> pwd.struct_passwd | None:
+    """The unprivileged account a server started by root runs as (Debian's `mysql`), or None."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("mysql")
+    except KeyError:
+        return None
+
+
+def _as_account(account: pwd.struct_passwd | None):
+    """What the server's child does before exec: become `account`, and (as root) ask for SIGTERM when the
+    parent dies. The kernel does not deliver that signal across the change of user, so a server that runs as
+    another user is watched by `_watch` instead."""
+
+    def become() -> None:
+        if account is not None:
+            os.setgroups([])
+            os.setgid(account.pw_gid)
+            os.setuid(account.pw_uid)
+        else:
+            die_with_parent()
+
+    return become
+
+
+# Reads its standard input until the parent closes it or dies (EOF either way), then stops the server: SIGTERM,
+# SIGKILL after 20 s. It runs as root, so it may signal the server whoever the server runs as.
+_WATCHDOG = """
+import os, signal, sys, time
+pid, mark = int(sys.argv[1]), sys.argv[2].encode()
+sys.stdin.buffer.read()
+
+def server():  # the pid is still the server (not reaped, not reused) and not a zombie
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline, open(f"/proc/{pid}/stat", "rb") as stat:
+            return mark in cmdline.read() and stat.read().split(b")")[-1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+if server():
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while server() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if server():
+        os.kill(pid, signal.SIGKILL)
+"""
+
+
+def _watch(pid: int, mark: str) -> subprocess.Popen:
+    """A watchdog that stops the server `pid` (whose command line holds `mark`) when this process closes its
+    pipe or dies, however it dies."""
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(pid), mark], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
 
 
 def _place() -> str:
