@@ -357,8 +357,8 @@ class Teacher:
                 if status == 200:
                     try:
                         answers = parse_answers(json.loads(data), n, latency)
-                    except (ValueError, TypeError, KeyError, AttributeError) as error:
-                        failure, last_error = "malformed", f"malformed response ({type(error).__name__})"
+                    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
+                        failure, last_error = "malformed", f"malformed response ({type(error).__name__}: {error})"[:300]
                     else:
                         self.router.release(endpoint, None, latency, headers)
                         self.usage.prompt_tokens += sum(answer.prompt_tokens for answer in answers)

@@ -31,6 +31,7 @@ from prefkit.privacy import redact_url
 # OpenAI writes reset times as Go durations: "1s", "6m0s", "20ms", "1h2m3.5s".
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|s|m|h|d)")
 _UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # one answer's body, decompressed: a gzip bomb stops here
 HEALTH_WEIGHT = 0.2  # how fast the failing estimate follows the latest outcomes
 REST_FIRST, REST_MAX = 5.0, 120.0
 
@@ -228,7 +229,7 @@ class Endpoint:
             target = self._targets[path] = yarl.URL(self._base + path, encoded=True)
         try:
             async with self._session.post(target, data=body, proxy=self._proxy) as response:
-                return response.status, response.headers, await response.read()
+                return response.status, response.headers, await _bounded_body(response)
         except aiohttp.ClientError as error:  # a connection failure for the caller, which retries it
             raise ConnectionError(f"{type(error).__name__}: {error}") from error
 
@@ -343,6 +344,21 @@ def _better(candidate: Endpoint, best: Endpoint, avoid: Endpoint | None) -> bool
 def _wake(waiter: asyncio.Future) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+async def _bounded_body(response) -> bytes:
+    """The body, decompressed, read in linear time and refused past `MAX_RESPONSE_BYTES` (a ConnectionError: the
+    teacher retries it as a failed exchange)."""
+    declared = response.content_length
+    if declared is not None and declared > MAX_RESPONSE_BYTES:
+        raise ConnectionError(f"a response of {declared} bytes (more than {MAX_RESPONSE_BYTES})")
+    chunks, size = [], 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise ConnectionError(f"a response of more than {MAX_RESPONSE_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def login_headers(url: str, headers: Mapping[str, str]) -> tuple[str, dict[str, str]]:

@@ -224,3 +224,20 @@ def test_an_endpoint_behind_a_proxy_goes_through_it(monkeypatch):
         assert asyncio.run(ask())[0].message["content"]
     sent = proxy.stats.bodies[0]
     assert json.dumps(sent["messages"]).count("through the proxy") == 1
+
+
+def test_a_body_past_the_cap_is_refused_compressed_or_not(monkeypatch):
+    """A gzip bomb is cut where its decompressed size passes the cap, as is a plain body; the teacher retries
+    either as a failed exchange."""
+    from prefkit.teacher import endpoints
+
+    monkeypatch.setattr(endpoints, "MAX_RESPONSE_BYTES", 4096)
+    bomb = gzip.compress(b"0" * 100_000)
+    server = Scripted(lambda request: http(bomb, f"Content-Length: {len(bomb)}", "Content-Encoding: gzip"))
+    with pytest.raises(ConnectionError, match="more than 4096"):
+        post(server.url)
+    server = Scripted(lambda request: http(b"1" * 5000, "Content-Length: 5000"))
+    with pytest.raises(ConnectionError, match="5000 bytes"):
+        post(server.url)
+    server = Scripted(lambda request: http(b"1" * 4000, "Content-Length: 4000"))
+    assert len(post(server.url)[0].body) == 4000
