@@ -571,3 +571,40 @@ def test_an_episode_cannot_see_change_or_kill_another_episode(mariadb):
         other.close()
     _, again, _ = replay(mariadb, first_id, [operation("SELECT 1")])  # its account is made anew
     assert again[0].observation == "[(1,)]"
+
+
+def test_a_database_prefkit_did_not_create_is_never_dropped(tmp_path):
+    """A task named like a system database plays under another name; on a server of the user's (a prefix of the
+    run's own), a database the run did not create is refused for that episode, never dropped."""
+    from prefkit.envs.dbbench.engines import MySQLEngine, database_name
+    from prefkit.errors import ServerError
+
+    assert database_name("mysql").startswith("task_") and database_name("Sales") == "Sales"
+    assert database_name("Sales", "prefkit_ab12cd34_") == "prefkit_ab12cd34_Sales"
+    assert len(database_name("x" * 60, "prefkit_ab12cd34_")) <= 64
+    rows = [{"description": "How many?", "add_description": "", "type": ["counting"], "label": [1],
+             "table": {"table_name": name, "table_info": {"columns": [{"name": "a", "type": "TEXT"}],
+                                                          "rows": [["1"]]}}}
+            for name in ("mysql", "customer_data")]  # fmt: skip
+    path = tmp_path / "tasks.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with DBBenchConfig(engine="mariadb").open(path) as env:
+        engine: MySQLEngine = env._engine
+        system, users = env.task_ids()
+        _, steps, outcome = replay(env, system, [operation("SELECT COUNT(*) FROM `mysql`"), answer([1])])
+        assert outcome.success and steps[0].observation == "[(1,)]"
+        engine.prefix = "prefkit_ab12cd34_"  # as on a server given by --db-url
+        admin = engine.connection(0)
+        with admin.cursor() as cursor:  # the user's own database, with the name this run would use
+            cursor.execute("CREATE DATABASE `prefkit_ab12cd34_customer_data`")
+            cursor.execute("CREATE TABLE `prefkit_ab12cd34_customer_data`.keep (v TEXT)")
+            cursor.execute("INSERT INTO `prefkit_ab12cd34_customer_data`.keep VALUES ('precious')")
+        admin.commit()
+        with pytest.raises(ServerError, match="refused an episode's database"):
+            env.start(users).prepare()
+        with admin.cursor() as cursor:
+            cursor.execute("SELECT v FROM `prefkit_ab12cd34_customer_data`.keep")
+            assert cursor.fetchall() == [("precious",)]
+            cursor.execute("SHOW DATABASES LIKE 'mysql'")
+            assert cursor.fetchall() == [("mysql",)]
+        admin.close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import sqlite3
 import threading
 import time
@@ -80,13 +81,24 @@ def hash_query(entry: dict) -> str:
     )
 
 
-def database_name(table: str) -> str:
+# Databases a MySQL server keeps for itself: an episode's database is never one of them.
+_SYSTEM_DATABASES = frozenset({"mysql", "information_schema", "performance_schema", "sys"})
+
+
+def database_name(table: str, prefix: str = "") -> str:
     """The database of an episode: named after its table, as AgentBench names it, when a MySQL server can hold
-    that name (at most 64 characters, none of `/ \\ .` or NUL, no trailing space); else `task_` and a hash of
-    the table's name, so a task with an odd name plays instead of stopping the run."""
-    if 0 < len(table) <= 64 and not any(c in table for c in "/\\.\0") and not table.endswith(" "):
-        return table
-    return "task_" + hashlib.sha256(table.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    that name (at most 64 characters with `prefix`, none of `/ \\ .` or NUL, no trailing space, not a system
+    database's); else `task_` and a hash of the table's name, so a task with an odd name plays instead of
+    stopping the run (or dropping the server's own database)."""
+    name = prefix + table
+    if (
+        0 < len(name) <= 64
+        and not any(c in name for c in "/\\.\0")
+        and not name.endswith(" ")
+        and name.lower() not in _SYSTEM_DATABASES
+    ):
+        return name
+    return prefix + "task_" + hashlib.sha256(table.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def bounded_observation(rows) -> str:
@@ -261,6 +273,10 @@ class MySQLEngine(Engine):
         self.statement_timeout = statement_timeout
         self.servers: list = []
         self.own = url is None
+        # On a server of the user's, prefkit's databases carry a prefix of this run's own, and only databases
+        # this run created are ever dropped: a task named like one of the user's databases never touches it.
+        self.prefix = "" if self.own else f"prefkit_{secrets.token_hex(4)}_"
+        self.created: set[str] = set()
         if self.own:
             from prefkit.envs.dbbench.server import MariaDBServer
 
@@ -336,7 +352,7 @@ class MySQLDatabase(Database):
         import mysql.connector
 
         self.engine, self.entry = engine, entry
-        self.database = database_name(entry["table"]["table_name"])
+        self.database = database_name(entry["table"]["table_name"], engine.prefix)
         self.target = engine.acquire(self.database)
         self._closed = False
         try:
@@ -347,9 +363,13 @@ class MySQLDatabase(Database):
             with self.connection.cursor() as cursor:
                 try:
                     cursor.execute(f"CREATE DATABASE {quoted(self.database)}")
-                except mysql.connector.DatabaseError:  # left by an episode whose drop failed
+                except mysql.connector.DatabaseError:
+                    if self.database not in engine.created:  # not this run's: never dropped
+                        raise
+                    # left by an episode of this run whose drop failed
                     cursor.execute(f"DROP DATABASE IF EXISTS {quoted(self.database)}")
                     cursor.execute(f"CREATE DATABASE {quoted(self.database)}")
+                engine.created.add(self.database)
                 if engine.own:
                     self.account = _episode_account(cursor, self.database)
             self._as_episode()
@@ -438,7 +458,9 @@ class MySQLDatabase(Database):
         self._closed = True
         reusable = None
         try:
-            if getattr(self, "connection", None) is not None:
+            if getattr(self, "connection", None) is not None and self.database not in self.engine.created:
+                reusable = self.connection  # its database was never created: nothing of it to drop
+            elif getattr(self, "connection", None) is not None:
                 try:
                     self._as_engine()
                 except mysql.connector.Error:  # the episode left the connection broken
@@ -459,8 +481,6 @@ class MySQLDatabase(Database):
 def _episode_account(cursor, database: str) -> tuple[str, str]:
     """A fresh account on prefkit's own server with the episode privileges on `database` alone: the episode
     cannot see or change another episode's database, kill its queries, or touch the server's own tables."""
-    import secrets
-
     from prefkit.envs.dbbench.server import EPISODE_PRIVILEGES
 
     user = "ep_" + hashlib.sha256(database.encode("utf-8", "surrogatepass")).hexdigest()[:16]
