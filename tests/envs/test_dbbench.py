@@ -608,3 +608,20 @@ def test_a_database_prefkit_did_not_create_is_never_dropped(tmp_path):
             cursor.execute("SHOW DATABASES LIKE 'mysql'")
             assert cursor.fetchall() == [("mysql",)]
         admin.close()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SET STATEMENT max_statement_time=0 FOR SELECT SLEEP(12)",
+        "SET STATEMENT max_statement_time=0 FOR "
+        "SELECT COUNT(*) FROM seq_1_to_100000 a JOIN seq_1_to_100000 b ON a.seq + b.seq = 7",
+    ],
+)
+def test_a_statement_that_lifts_its_own_time_limit_is_ended_from_outside(mariadb, sql):
+    """The session's limit is the episode's to change; the watchdog's is not (limit 2 s, ended a second later)."""
+    started = time.monotonic()
+    _, steps, _ = replay(mariadb, mariadb.task_ids()[0], [operation(sql), operation("SELECT 1")])
+    assert time.monotonic() - started < 8
+    assert "interrupted" in steps[0].observation.lower(), steps[0].observation
+    assert steps[1].observation == "[(1,)]"

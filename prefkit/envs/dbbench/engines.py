@@ -21,7 +21,9 @@ with `cursor.execute(sql, data, multi=True)`, answer `str(cursor.fetchall())`, c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import re
 import secrets
 import sqlite3
@@ -34,6 +36,7 @@ from urllib.parse import unquote, urlparse
 
 from prefkit.errors import ConfigError, MissingExtraError, ServerError
 
+log = logging.getLogger(__name__)
 ENGINES = ("mariadb", "sqlite")
 _USE = re.compile(r"\buse\b", re.I)
 MAX_OBSERVATION = 800  # Interaction.py: result[:800] + "[TRUNCATED]"
@@ -298,6 +301,33 @@ class MySQLEngine(Engine):
         self._in_use: list[set[str]] = [set() for _ in self.targets]
         self._idle: list[list[Any]] = [[] for _ in self.targets]  # connections of finished episodes, reused
         self._free = threading.Condition()
+        self._killers: dict[int, Any] = {}  # a connection a server, that ends statements run past their limit
+        self._killing = threading.Lock()
+
+    @contextlib.contextmanager
+    def watchdog(self, target: int, connection_id: int):
+        """While the block runs, a statement of `connection_id` still running one second past the time limit
+        is ended with `KILL QUERY` from a connection of the engine's own."""
+        timer = threading.Timer(self.statement_timeout + 1.0, self._kill, (target, connection_id))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+    def _kill(self, target: int, connection_id: int) -> None:
+        import mysql.connector
+
+        with self._killing:
+            try:
+                killer = self._killers.get(target)
+                if killer is None or not killer.is_connected():
+                    killer = self._killers[target] = mysql.connector.connect(**self.targets[target])
+                with killer.cursor() as cursor:
+                    cursor.execute(f"KILL QUERY {int(connection_id)}")
+            except mysql.connector.Error as error:  # the statement ended meanwhile, or the server is gone
+                log.debug("could not end statement of connection %s: %s", connection_id, error)
 
     def acquire(self, database: str) -> int:
         """A server where no episode uses the name `database` (the least busy one); waits for one otherwise."""
@@ -335,6 +365,9 @@ class MySQLEngine(Engine):
     def close(self) -> None:
         with self._free:
             idle, self._idle = [c for pool in self._idle for c in pool], [[] for _ in self.targets]
+        with self._killing:
+            idle += list(self._killers.values())
+            self._killers = {}
         for connection in idle:
             try:
                 connection.close()
@@ -434,8 +467,11 @@ class MySQLDatabase(Database):
                     self._in = database
                 if _USE.search(sql):  # the statement may choose another database: `use` ours again next time
                     self._in = None
-                cursor.execute(sql, data, multi=True)
-                result = cursor.fetchall()
+                # The session's own limit can be lifted by the statement (`SET STATEMENT max_statement_time=0
+                # FOR ...`): a watchdog outside the session ends it a second after the limit all the same.
+                with self.engine.watchdog(self.target, self.connection.connection_id):
+                    cursor.execute(sql, data, multi=True)
+                    result = cursor.fetchall()
                 result = str(result)
             self.connection.commit()
             self.failed = False
