@@ -13,7 +13,9 @@ with `cursor.execute(sql, data, multi=True)`, answer `str(cursor.fetchall())`, c
   episode of a server at a time (from set-up to drop), so with one server two episodes of a task take turns,
   and prefkit starts as many servers as the concurrency needs. The table is created and filled one statement
   at a time (AgentBench's single multi-statement call intermittently fails with "Commands out of sync" under
-  that client). Each statement runs under the server's `max_statement_time`.
+  that client). Each statement runs under the server's `max_statement_time`, and a watchdog outside the
+  session ends it (`KILL QUERY`) a second past the limit should the statement have lifted that setting. On
+  prefkit's own server each episode speaks as an account of its own, granted on its database alone.
 - `sqlite`: the embedded engine, one in-memory database an episode, with MD5 and CONCAT_WS registered and the
   grader's table hash computed as MySQL's `group_concat(... ORDER BY ...)` would; its observations are
   SQLite's (Python's `sqlite3` rows and messages), so it is for quick runs and tests, not for scores.
