@@ -289,7 +289,9 @@ class Generator:
                     self._record(task, outcome, pairs_log, skips_log)
                 advance(1)
 
-        workers = (self.config.teacher.concurrency * 2 * len(self.config.teacher.urls)) if teacher else 1
+        # At least one endpoint's worth of workers: --batch-file-only needs no URL, and its tasks still need asking.
+        endpoints = max(1, len(self.config.teacher.urls))
+        workers = self.config.teacher.concurrency * 2 * endpoints if teacher else 1
         await asyncio.gather(*(worker() for _ in range(min(workers, max(1, len(todo))))))
         if fatal:
             raise fatal[0]

@@ -200,7 +200,9 @@ def test_input_files_for_vllm_run_batch_and_results_read_back(tmp_path, tasks_fi
     assert set(requests[0]) == {"custom_id", "method", "url", "body"} and requests[0]["url"] == "/v1/chat/completions"
     assert run(*base, "--batch-file-only", "--json").stdout.count("input-0001.jsonl") == 1  # written once only
     no_url = ["generate", str(tasks_file), "--model", "teacher-model", "--out", str(tmp_path / "other.jsonl")]
-    assert run(*no_url, "--batch-file-only").returncode == 0  # no server, so no URL needed
+    unnamed = run(*no_url, "--batch-file-only", "--json")  # no server, so no URL needed; the same requests
+    assert unnamed.returncode == 0, unnamed.stderr
+    assert len(lines(Path(json.loads(unnamed.stdout)["batch_files"][0]))) == len(requests)
     missing = run(*no_url[:2], "--out", str(tmp_path / "third.jsonl"), "--batch-file-only")
     assert missing.returncode == 2 and "teacher.model" in missing.stderr
 
