@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from prefkit.cli import cli
 from prefkit.evaluate.config import ModelSpec
+from prefkit.evaluate.report import TURN_MEASURES
 from prefkit.evaluate.statistics import summarise
-from prefkit.evaluate.turns import METRICS
 from prefkit.jsonl import write_jsonl
 from prefkit.testing.standin import Behaviour, StandinServer
 from tests.conftest import tasks_of
@@ -94,7 +94,7 @@ def test_bootstrap_intervals_and_paired_difference():
         for i in range(200)
     ]
     b = [dict(row, format_valid=1.0) for row in a]
-    report = summarise({"a": a, "b": b}, METRICS, resamples=500)
+    report = summarise({"a": a, "b": b}, TURN_MEASURES, resamples=500)
     valid = report["models"]["a"]["format_valid"]
     assert valid["low"] < 0.5 < valid["high"] and valid["high"] - valid["low"] < 0.2
     assert report["differences"]["b - a"]["format_valid"]["mean"] == pytest.approx(0.5)

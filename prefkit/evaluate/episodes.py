@@ -11,16 +11,12 @@ from typing import Any
 from prefkit.envs.base import EnvConfig
 from prefkit.errors import InputError
 from prefkit.evaluate.config import EvalConfig, ModelSpec
-from prefkit.evaluate.report import write_report
+from prefkit.evaluate.report import EPISODE_MEASURES, write_report
 from prefkit.evaluate.statistics import mean_row, summarise
 from prefkit.records import Trajectory, read_trajectories
 from prefkit.rollout import RolloutConfig, rollout_file
 from prefkit.scoring import Scorer, VerbosityConfig
 from prefkit.stage import StageContext
-
-# One row an episode, its turns' measures averaged over the episode.
-ENV_RATE_METRICS = ("success", "format_valid", "accepted", "disciplined", "filler")
-ENV_METRICS = (*ENV_RATE_METRICS, "thought_tokens", "turns", "tokens")
 
 
 def evaluate_env(
@@ -64,7 +60,7 @@ def evaluate_env(
         for key in common:  # a task's samples averaged: intervals resample tasks
             by_task.setdefault(key[0], []).append(episode_measures(records[key], config.env, scorer))
         scored[label] = [
-            mean_row(group, ENV_METRICS, {"task_id": group[0]["task_id"], "samples": len(group)})
+            mean_row(group, EPISODE_MEASURES, {"task_id": group[0]["task_id"], "samples": len(group)})
             for group in by_task.values()
         ]
     first = next(iter(scored.values()))
@@ -75,9 +71,9 @@ def evaluate_env(
         "engine": engine,
         "format": config.env.format,
         "temperature": config.temperature,
-        "measures": list(ENV_METRICS),
+        "measures": list(EPISODE_MEASURES),
         "models_evaluated": {m.label: m.shown for m in models},
-        **summarise(scored, seed=config.seed, measures=ENV_METRICS),
+        **summarise(scored, seed=config.seed, measures=EPISODE_MEASURES),
         config.env.metrics_key: benchmark,
     }
     write_report(out_dir, report)

@@ -9,11 +9,15 @@ from typing import Any
 from prefkit.envs.registry import config_class
 from prefkit.jsonl import write_json
 
-# The measures of each kind of evaluation, in the order the tables show them (turns.py and episodes.py compute
-# them under the same names).
+# The measures of each kind of evaluation, in the order the tables show them: turns.py and episodes.py compute
+# these. format_valid is both answers of the parse at once: the benchmark's parser accepts the turn (accepted)
+# and the turn keeps prefkit's stricter rules (disciplined), which is what a chosen turn must be. The
+# disciplined rate is taken over the accepted turns (a rejected turn has nothing the discipline rules judge).
 TURN_RATES = ("format_valid", "accepted", "disciplined", "filler", "repeated_action", "reference_agreement")
 TURN_MEASURES = (*TURN_RATES, "thought_tokens")
+# With an environment: one row an episode, its turns' measures averaged over the episode.
 EPISODE_RATES = ("success", "format_valid", "accepted", "disciplined", "filler")
+EPISODE_MEASURES = (*EPISODE_RATES, "thought_tokens", "turns", "tokens")
 
 LABELS = {
     "format_valid": "format-valid rate",

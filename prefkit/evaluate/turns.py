@@ -10,18 +10,12 @@ from typing import Any
 
 from prefkit.errors import ConfigError, TeacherError
 from prefkit.evaluate.config import ModelSpec
-from prefkit.evaluate.report import write_report
+from prefkit.evaluate.report import TURN_MEASURES, write_report
 from prefkit.evaluate.statistics import mean_row, summarise
 from prefkit.formats import ActionSpec, parse_turn
 from prefkit.jsonl import write_jsonl
 from prefkit.policies.base import PolicySettings, TurnRequest
 from prefkit.scoring import Scorer, VerbosityConfig, previous_assistant
-
-# format_valid is both answers of the parse at once: the benchmark's parser accepts the turn (accepted) and the
-# turn keeps prefkit's stricter rules (disciplined), which is what a chosen turn must be. The disciplined rate is
-# taken over the accepted turns (a rejected turn has nothing the discipline rules could judge).
-RATE_METRICS = ("format_valid", "accepted", "disciplined", "filler", "repeated_action", "reference_agreement")
-METRICS = (*RATE_METRICS, "thought_tokens")
 
 
 def generate(model: ModelSpec, tasks: list[dict], settings: PolicySettings, samples: int, cache: Path) -> list[dict]:
@@ -87,7 +81,7 @@ def per_task(rows: list[dict], samples: int) -> list[dict]:
             "violations": [g["violations"] for g in group],
             "executed": [g["executed"] for g in group],
         }
-        merged.append(mean_row(group, METRICS, first))
+        merged.append(mean_row(group, TURN_MEASURES, first))
     return merged
 
 
@@ -120,7 +114,7 @@ def evaluate(
         "format": format_name,
         "temperature": settings.temperature,
         "models_evaluated": {m.label: m.shown for m in models},
-        **summarise(scored, seed=settings.seed, measures=METRICS),
+        **summarise(scored, seed=settings.seed, measures=TURN_MEASURES),
     }
     write_report(out_dir, report)
     return report
